@@ -1,0 +1,60 @@
+# disque-server: every target installs the Debian packages it needs first, then
+# configures and builds in its own build directory.
+#
+#   make run        build and start the server on 127.0.0.1:7711
+#   make test       build and run every test
+#   make test-asan  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-tsan  the same under ThreadSanitizer
+#   make bench      build and run the micro-benchmarks
+
+JOBS ?= $(shell nproc)
+PORT ?= 7711
+CTEST_FLAGS ?= --output-on-failure --timeout 600 -j $(JOBS)
+
+PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
+            libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
+
+.PHONY: all deps build run test test-asan test-tsan bench clean
+
+all: build
+
+# Installs whatever of PACKAGES is missing: as root directly, otherwise through sudo.
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "error: these packages are missing and installing them needs root or sudo:" $$missing >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing || \
+	    { echo "error: apt-get could not install:" $$missing >&2; exit 1; }; \
+	fi
+
+# $(call configure_and_build,<dir>,<extra cmake flags>)
+define configure_and_build
+	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(2) >/dev/null
+	cmake --build $(1) -j $(JOBS)
+endef
+
+build: deps
+	$(call configure_and_build,build,)
+
+run: build
+	./build/disque-server --bind 127.0.0.1 --port $(PORT)
+
+test: build
+	cd build && ctest $(CTEST_FLAGS)
+
+test-asan: deps
+	$(call configure_and_build,build-asan,-DDISQUE_SANITIZE=address -DDISQUE_BUILD_BENCH=OFF)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest $(CTEST_FLAGS)
+
+test-tsan: deps
+	$(call configure_and_build,build-tsan,-DDISQUE_SANITIZE=thread -DDISQUE_BUILD_BENCH=OFF)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_FLAGS)
+
+bench: build
+	./build/bench/resp_bench
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "disque/net/connection.h"
+#include "disque/resp/parser.h"
+
+namespace disque::server {
+
+class Shard;
+struct Command;
+
+// One client connection and its session state. Owned by its shard and touched only by
+// the shard's thread.
+//
+// The session (Run) loops: read -> parse and execute every complete command in the
+// buffer, in order, appending all replies to one output buffer -> one write. A command
+// whose handler awaits (a cross-shard operation) suspends the session; later pipelined
+// commands wait, so replies stay in command order.
+//
+// States: running (reading or executing) -> closing (close_after_reply: a protocol
+// error, QUIT, SHUTDOWN, CLIENT KILL of itself; the pending replies are written, then
+// the session ends) -> gone (Shard::Forget deletes it). Close() from elsewhere on the
+// shard (CLIENT KILL, idle timeout, shutdown) cancels the socket and the session ends at
+// its next await.
+class Client {
+ public:
+  Client(Shard& shard, uint64_t id, net::Socket socket, bool is_unix);
+
+  asio::awaitable<void> Run();
+  void Close();
+
+  uint64_t id() const { return id_; }
+  Shard& shard() { return shard_; }
+  net::Connection& connection() { return conn_; }
+
+  const std::string& addr() const { return addr_; }
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+  bool authenticated() const { return authenticated_; }
+  void set_authenticated(bool v) { authenticated_ = v; }
+
+  // Ends the session after the replies already produced are written.
+  void CloseAfterReply() { close_after_reply_ = true; }
+  bool closing() const { return close_after_reply_; }
+  // Like CloseAfterReply, but the reply of the current command is dropped too (SHUTDOWN
+  // closes with no reply).
+  void CloseWithoutReply() {
+    close_after_reply_ = true;
+    drop_reply_ = true;
+  }
+
+  // CLIENT REPLY ON|OFF|SKIP.
+  enum class ReplyMode { kOn, kOff, kSkipNext };
+  void set_reply_mode(ReplyMode mode) { reply_mode_ = mode; }
+
+  int64_t created_ms() const { return created_ms_; }
+  int64_t last_interaction_ms() const { return last_interaction_ms_; }
+  const char* last_command() const { return last_command_; }
+  bool blocked() const { return false; }  // set by blocking commands (job engine)
+
+  // The CLIENT LIST line of this client (without the trailing newline).
+  std::string Describe(int64_t now_ms);
+
+ private:
+  // Executes every complete request in the input buffer. Returns false when the session
+  // must end (close_after_reply_ was set or the connection was closed).
+  asio::awaitable<bool> ProcessInput();
+  asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
+
+  Shard& shard_;
+  const uint64_t id_;
+  net::Connection conn_;
+  resp::RequestParser parser_;
+  std::string addr_;
+  std::string name_;
+  int64_t created_ms_;
+  int64_t last_interaction_ms_;
+  const char* last_command_ = "NULL";  // static table name, or "NULL"
+  ReplyMode reply_mode_ = ReplyMode::kOn;
+  bool authenticated_ = false;
+  bool skip_next_ = false;  // CLIENT REPLY SKIP: drop the next command's reply
+  bool close_after_reply_ = false;
+  bool drop_reply_ = false;
+};
+
+}  // namespace disque::server

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string_view>
+
+// Reply and error texts clients see, spelled exactly as PROTOCOL.md gives them. Texts
+// with a variable part are built next to their command with these as the fixed parts.
+namespace disque::server::replies {
+
+inline constexpr std::string_view kOk = "OK";
+inline constexpr std::string_view kPong = "PONG";
+inline constexpr std::string_view kSyntaxError = "ERR syntax error";
+inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
+inline constexpr std::string_view kNoPasswordSet = "ERR Client sent AUTH, but no password is set";
+inline constexpr std::string_view kInvalidPassword = "ERR invalid password";
+inline constexpr std::string_view kMaxClients = "ERR max number of clients reached";
+inline constexpr std::string_view kUnknownCommandPrefix = "ERR unknown command '";
+inline constexpr std::string_view kWrongArityPrefix = "ERR wrong number of arguments for '";
+inline constexpr std::string_view kNoSuchClient = "ERR No such client";
+inline constexpr std::string_view kClientNameChars =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+inline constexpr std::string_view kClientSyntax =
+    "ERR Syntax error, try CLIENT (LIST | KILL ip:port | GETNAME | SETNAME connection-name)";
+inline constexpr std::string_view kCommandSyntax = "ERR Unknown subcommand or wrong number of arguments.";
+inline constexpr std::string_view kConfigSubcommand =
+    "ERR CONFIG subcommand must be one of GET, SET, RESETSTAT, REWRITE";
+inline constexpr std::string_view kConfigNoFile = "ERR The server is running without a config file";
+inline constexpr std::string_view kShutdownFailed = "ERR Errors trying to SHUTDOWN. Check logs.";
+inline constexpr std::string_view kTimeoutNotInteger = "ERR timeout is not an integer or out of range";
+inline constexpr std::string_view kTimeoutNegative = "ERR timeout is negative";
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+
+}  // namespace disque::server::replies

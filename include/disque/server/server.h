@@ -1,0 +1,109 @@
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/signal_set.hpp>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "disque/common/status.h"
+#include "disque/config/config.h"
+#include "disque/net/listener.h"
+#include "disque/server/command.h"
+#include "disque/server/shard.h"
+
+namespace disque::server {
+
+inline constexpr std::string_view kDisqueVersion = "1.0-rc1";
+
+// The commit the binary was built from (8 hex characters; "00000000" outside git).
+std::string_view GitSha1();
+
+// Where the server came from: INFO server and --version report these.
+struct ProcessInfo {
+  std::string executable;   // absolute path of the binary
+  std::string config_file;  // absolute path, or empty
+  std::vector<std::string> argv;
+};
+
+// The server: the shards, the listeners, the command table and the master copy of the
+// configuration. There is one per process, but it is an ordinary object passed by
+// reference (no global), so tests could run several.
+//
+// Threads: Start() spawns one thread per shard; shard 0 also runs the listeners and the
+// signal handlers. Accepted connections go to shards round robin. The calling thread
+// (main) only waits in Wait() for the shutdown to complete.
+//
+// Configuration: the master Config is changed only under config_mu_ (CONFIG SET, from
+// any shard); each change gets a version and is published as an immutable snapshot to
+// every shard, which keeps the newest version it has seen.
+class Server {
+ public:
+  Server(config::Options& options, config::Config config, CommandTable commands, ProcessInfo info);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the listeners and starts the shard threads. An error is fatal at startup.
+  Status Start();
+  // Blocks until the shutdown has completed and every shard thread has exited.
+  void Wait();
+  // Starts the shutdown (SHUTDOWN, SIGTERM, SIGINT); callable from any thread, once.
+  void RequestShutdown();
+
+  const CommandTable& commands() const { return commands_; }
+  config::Options& options() { return options_; }
+  const ProcessInfo& process_info() const { return info_; }
+  int shard_count() const { return static_cast<int>(shards_.size()); }
+  Shard& shard(int i) { return *shards_[i]; }
+
+  // A copy of the current master configuration.
+  std::shared_ptr<const config::Config> config() const;
+  // CONFIG SET: changes the master config, then publishes it to every shard before
+  // returning, so the caller's next command already sees it everywhere.
+  asio::awaitable<Status> SetConfig(std::string name, std::string value);
+
+  uint64_t NextClientId() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Process-wide counters (maintained by the accepting thread and the client sessions).
+  std::atomic<int64_t> connected_clients{0};
+  std::atomic<uint64_t> rejected_connections{0};
+
+  const std::string& run_id() const { return run_id_; }
+  int64_t start_time_ms() const { return start_time_ms_; }
+  // Peak of used memory seen by the cron (INFO used_memory_peak).
+  std::atomic<uint64_t> used_memory_peak{0};
+
+ private:
+  void OnAccept(net::Socket socket, bool is_unix);
+  void WaitForSignal();
+
+  config::Options& options_;
+  const CommandTable commands_;
+  const ProcessInfo info_;
+  mutable std::mutex config_mu_;
+  std::shared_ptr<const config::Config> config_;  // guarded by config_mu_
+  uint64_t config_version_ = 1;                   // guarded by config_mu_
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<net::Listener> listener_;       // runs on shard 0
+  std::unique_ptr<asio::signal_set> signals_;     // runs on shard 0
+  std::atomic<uint64_t> next_client_id_{1};
+  std::atomic<size_t> next_shard_{0};
+  std::atomic<bool> shutdown_requested_{false};
+  std::string run_id_;
+  int64_t start_time_ms_;
+};
+
+// Sizes the process's open-file limit for `maxclients` the way Disque does: raise
+// RLIMIT_NOFILE to maxclients + 32 if possible, else return the largest maxclients the
+// current limit allows.
+int64_t AdjustOpenFilesLimit(int64_t maxclients);
+
+// Current allocator usage and resident set size, for INFO memory and the cron.
+uint64_t UsedMemory();
+uint64_t ResidentSetSize();
+
+}  // namespace disque::server

@@ -1,0 +1,139 @@
+#pragma once
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "disque/config/config.h"
+#include "disque/net/connection.h"
+
+namespace disque::server {
+
+class Server;
+class Client;
+
+// Counters of one shard. Only the shard's thread writes them; INFO and CONFIG RESETSTAT
+// read and reset them by running on that thread (Shard::RunOn), so they need no atomics.
+struct ShardStats {
+  uint64_t connections_received = 0;
+  uint64_t commands_processed = 0;
+  uint64_t net_input_bytes = 0;
+  uint64_t net_output_bytes = 0;
+
+  // Per command (indexed by Command::index): calls and total microseconds.
+  struct CommandStat {
+    uint64_t calls = 0;
+    uint64_t usec = 0;
+  };
+  std::vector<CommandStat> commands;
+
+  // Instantaneous metrics: 16 samples taken every 100 ms, as Disque's trackInstantaneousMetric.
+  static constexpr int kSamples = 16;
+  struct Metric {
+    std::array<uint64_t, kSamples> samples{};
+    int index = 0;
+    int64_t last_time_ms = 0;
+    uint64_t last_value = 0;
+    void Track(int64_t now_ms, uint64_t value);
+    uint64_t Mean() const;
+  };
+  Metric ops_per_sec, input_bytes_per_sec, output_bytes_per_sec;
+};
+
+// A shard: one thread, one io_context, and everything that thread exclusively owns:
+// its client connections, their counters, its copy of the configuration, and (with the
+// job engine) its slice of the queues and jobs. No lock guards shard data; other
+// threads reach it only by posting work to the io_context (RunOn).
+//
+// Lifecycle: constructed by the Server, Start() spawns the thread and the cron timer,
+// BeginShutdown() stops idle clients and lets busy ones finish their writes, the thread
+// exits when the io_context runs out of work or the drain deadline passes, Join() waits.
+class Shard {
+ public:
+  Shard(Server& server, int id);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  int id() const { return id_; }
+  asio::io_context& context() { return ctx_; }
+  Server& server() { return server_; }
+
+  // The shard whose thread is running the caller, or nullptr off any shard thread.
+  static Shard* Current();
+
+  // Starts the thread that runs the io_context.
+  void Start();
+  void Join();
+  // Called on this shard's thread: closes idle clients, lets others finish, then stops
+  // the io_context once every client is gone or after a deadline.
+  void BeginShutdown();
+  bool shutting_down() const { return shutting_down_; }
+
+  // The configuration as this shard sees it. Replaced (never mutated) when CONFIG SET
+  // publishes a newer version; read without locks by this shard's thread only.
+  const config::Config& config() const { return *config_; }
+  void PublishConfig(std::shared_ptr<const config::Config> config, uint64_t version);
+
+  // Adopts an accepted socket: creates its Client and starts its session. Runs on this
+  // shard's thread.
+  void Adopt(net::Socket socket, bool is_unix);
+  void Forget(Client& client);  // called by a client's session when it ends
+
+  // Clients of this shard, by ID.
+  const std::unordered_map<uint64_t, Client*>& clients() const { return clients_; }
+
+  ShardStats& stats() { return stats_; }
+  void ResetStats();
+
+  // CLIENT PAUSE: commands are not processed before this monotonic time (ms).
+  int64_t paused_until_ms() const { return paused_until_ms_; }
+  void set_paused_until_ms(int64_t t) { paused_until_ms_ = t; }
+
+  // Runs `fn(target)` on the target shard's thread and resumes the calling coroutine
+  // (on its own shard) with the result. Straight-line cross-shard code:
+  //   size_t n = co_await shard.RunOn(other, [](Shard& s) { return s.clients().size(); });
+  // Running on the caller's own shard calls fn directly.
+  template <typename F>
+  static auto RunOn(Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, Shard&>> {
+    using R = std::invoke_result_t<F, Shard&>;
+    if (Current() == &target) co_return fn(target);
+    if constexpr (std::is_void_v<R>) {
+      co_await asio::co_spawn(
+          target.context(), [&target, fn = std::move(fn)]() -> asio::awaitable<void> { fn(target); co_return; },
+          asio::use_awaitable);
+    } else {
+      co_return co_await asio::co_spawn(
+          target.context(), [&target, fn = std::move(fn)]() -> asio::awaitable<R> { co_return fn(target); },
+          asio::use_awaitable);
+    }
+  }
+
+ private:
+  void ScheduleCron();
+  void Cron();
+
+  Server& server_;
+  const int id_;
+  asio::io_context ctx_;
+  std::thread thread_;
+  asio::steady_timer cron_timer_;
+  asio::steady_timer drain_timer_;
+  std::shared_ptr<const config::Config> config_;
+  uint64_t config_version_ = 0;
+  std::unordered_map<uint64_t, Client*> clients_;  // owned: deleted by Forget()
+  ShardStats stats_;
+  int64_t paused_until_ms_ = 0;
+  int64_t last_sample_ms_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace disque::server

@@ -1,0 +1,168 @@
+#include "disque/server/client.h"
+
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+
+#include "disque/common/clock.h"
+#include "disque/common/strings.h"
+#include "disque/resp/writer.h"
+#include "disque/server/command.h"
+#include "disque/server/replies.h"
+#include "disque/server/server.h"
+#include "disque/server/shard.h"
+
+namespace disque::server {
+namespace {
+
+int64_t NowMs() { return SystemClock::Instance().MonotonicMs(); }
+
+}  // namespace
+
+Client::Client(Shard& shard, uint64_t id, net::Socket socket, bool is_unix)
+    : shard_(shard),
+      id_(id),
+      conn_(std::move(socket), is_unix),
+      addr_(net::PeerAddress(conn_.socket(), shard.config().unixsocket)),
+      created_ms_(NowMs()),
+      last_interaction_ms_(created_ms_) {}
+
+void Client::Close() { conn_.Close(); }
+
+asio::awaitable<void> Client::Run() {
+  ShardStats& stats = shard_.stats();
+  while (true) {
+    const size_t n = co_await conn_.Read(parser_.bytes_wanted());
+    if (n == 0) break;
+    stats.net_input_bytes += n;
+    last_interaction_ms_ = NowMs();
+    // A query buffer past 1 GB closes the client without a reply (PROTOCOL.md 1.1).
+    if (conn_.input().size() > resp::kMaxQueryBufLen) break;
+    const bool keep_going = co_await ProcessInput();
+    if (drop_reply_) conn_.output().clear();
+    const size_t out = conn_.output().size();
+    if (!co_await conn_.Flush()) break;
+    stats.net_output_bytes += out;
+    if (!keep_going || shard_.shutting_down()) break;
+  }
+  conn_.Close();
+  shard_.Forget(*this);  // deletes this client after the coroutine returns
+}
+
+asio::awaitable<bool> Client::ProcessInput() {
+  resp::ReplyWriter writer(conn_.output());
+  while (!close_after_reply_ && !conn_.closed()) {
+    switch (parser_.Parse(conn_.input())) {
+      case resp::RequestParser::Result::kNeedMore:
+        co_return true;
+      case resp::RequestParser::Result::kError:
+        writer.Error(parser_.error());
+        close_after_reply_ = true;
+        co_return false;
+      case resp::RequestParser::Result::kRequest:
+        // The argument views point into the input buffer, which is not touched until
+        // Consume(): Execute may suspend, but this session does not read meanwhile.
+        if (!parser_.args().empty()) co_await Execute(parser_.args());
+        conn_.Consume(parser_.consumed());
+        break;
+    }
+  }
+  co_return !close_after_reply_ && !conn_.closed();
+}
+
+asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args) {
+  Server& server = shard_.server();
+  std::string& out = conn_.output();
+  resp::ReplyWriter writer(out);
+
+  // CLIENT PAUSE: hold every command until the pause ends.
+  if (shard_.paused_until_ms() > NowMs()) {
+    asio::steady_timer timer(shard_.context());
+    timer.expires_after(std::chrono::milliseconds(shard_.paused_until_ms() - NowMs()));
+    asio::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // QUIT is handled before lookup and needs no AUTH (PROTOCOL.md 1.1).
+  if (EqualsIgnoreCase(args[0], "quit")) {
+    writer.Status(replies::kOk);
+    CloseAfterReply();
+    co_return;
+  }
+  const Command* cmd = server.commands().Lookup(args[0]);
+  if (cmd == nullptr) {
+    std::string text(replies::kUnknownCommandPrefix);
+    text.append(args[0]).append("'");
+    writer.Error(text);
+    co_return;
+  }
+  const auto argc = static_cast<int>(args.size());
+  if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
+    std::string text(replies::kWrongArityPrefix);
+    text.append(cmd->name).append("' command");
+    writer.Error(text);
+    co_return;
+  }
+  if (!authenticated_ && !shard_.config().requirepass.empty() && cmd->name != "auth") {
+    writer.Error(replies::kNoAuth);
+    co_return;
+  }
+
+  const size_t reply_start = out.size();
+  const bool skip_this = skip_next_;
+  skip_next_ = false;
+  last_command_ = cmd->name.data();  // table names are static and NUL-terminated
+
+  const auto start = std::chrono::steady_clock::now();
+  CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
+  if (cmd->sync != nullptr) {
+    cmd->sync(ctx);
+  } else {
+    co_await cmd->async(ctx);
+  }
+  const auto usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  ShardStats& stats = shard_.stats();
+  ++stats.commands_processed;
+  ++stats.commands[cmd->index].calls;
+  stats.commands[cmd->index].usec += static_cast<uint64_t>(usec);
+  last_interaction_ms_ = NowMs();
+
+  // CLIENT REPLY OFF drops every reply, its own included; SKIP drops its own and the
+  // next one.
+  if (reply_mode_ == ReplyMode::kOff || skip_this) out.resize(reply_start);
+  if (reply_mode_ == ReplyMode::kSkipNext) {
+    out.resize(reply_start);
+    reply_mode_ = ReplyMode::kOn;
+    skip_next_ = true;
+  }
+}
+
+std::string Client::Describe(int64_t now_ms) {
+  std::string flags;
+  if (close_after_reply_) flags += 'c';
+  if (blocked()) flags += 'b';
+  if (conn_.is_unix()) flags += 'U';
+  if (flags.empty()) flags = "N";
+  const size_t qbuf = conn_.input().size();
+  std::string line;
+  line.reserve(256);
+  line += "id=" + std::to_string(id_);
+  line += " addr=" + addr_;
+  line += " fd=" + std::to_string(conn_.fd());
+  line += " name=" + name_;
+  line += " age=" + std::to_string((now_ms - created_ms_) / 1000);
+  line += " idle=" + std::to_string((now_ms - last_interaction_ms_) / 1000);
+  line += " flags=" + flags;
+  line += " qbuf=" + std::to_string(qbuf);
+  line += " qbuf-free=" + std::to_string(conn_.input_capacity() - qbuf);
+  line += " obl=" + std::to_string(conn_.output().size());
+  line += " oll=0 omem=0";
+  line += conn_.writing() ? " events=rw" : " events=r";
+  line += " cmd=";
+  line += last_command_;
+  return line;
+}
+
+}  // namespace disque::server

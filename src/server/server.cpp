@@ -1,0 +1,162 @@
+#include "disque/server/server.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "disque/common/clock.h"
+#include "disque/common/strings.h"
+#include "disque/resp/writer.h"
+#include "disque/server/replies.h"
+
+namespace disque::server {
+
+Server::Server(config::Options& options, config::Config config, CommandTable commands, ProcessInfo info)
+    : options_(options),
+      commands_(std::move(commands)),
+      info_(std::move(info)),
+      config_(std::make_shared<const config::Config>(std::move(config))),
+      run_id_(RandomHex(40)),
+      start_time_ms_(SystemClock::Instance().MonotonicMs()) {
+  const int n = static_cast<int>(config_->threads);
+  for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
+}
+
+Server::~Server() {
+  // Listener and signal set run on shard 0's io_context: destroy them before it.
+  listener_.reset();
+  signals_.reset();
+}
+
+std::shared_ptr<const config::Config> Server::config() const {
+  std::lock_guard lock(config_mu_);
+  return config_;
+}
+
+Status Server::Start() {
+  const config::Config& cfg = *config_;
+  net::ListenSpec spec;
+  spec.addresses = cfg.bind;
+  spec.port = static_cast<int>(cfg.port);
+  spec.backlog = static_cast<int>(cfg.tcp_backlog);
+  spec.unix_path = cfg.unixsocket;
+  spec.unix_perm = static_cast<int>(cfg.unixsocketperm);
+  // Round robin over the shards: each accepted socket is born on its shard's context.
+  listener_ = std::make_unique<net::Listener>(
+      shards_[0]->context(),
+      [this]() -> asio::io_context& {
+        return shards_[next_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()]->context();
+      },
+      [this](net::Socket socket, bool is_unix) { OnAccept(std::move(socket), is_unix); });
+  if (Status st = listener_->Open(spec); !st.ok()) return st;
+  listener_->Start();
+
+  signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGTERM, SIGINT);
+  WaitForSignal();
+  for (auto& shard : shards_) shard->Start();
+  return Status::Ok();
+}
+
+void Server::WaitForSignal() {
+  signals_->async_wait([this](const asio::error_code& ec, int signo) {
+    if (ec) return;
+    if (shutdown_requested_.load() && signo == SIGINT) {
+      spdlog::warn("You insist... exiting now.");
+      std::_Exit(1);
+    }
+    spdlog::warn("Received {}, scheduling shutdown...", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    RequestShutdown();
+    WaitForSignal();
+  });
+}
+
+void Server::OnAccept(net::Socket socket, bool is_unix) {
+  // Runs on the listener's thread (shard 0). maxclients is checked here, before the
+  // connection reaches its shard, with the same reply Disque writes.
+  const int64_t maxclients = shards_[0]->config().maxclients;
+  if (connected_clients.fetch_add(1, std::memory_order_relaxed) + 1 > maxclients) {
+    connected_clients.fetch_sub(1, std::memory_order_relaxed);
+    rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    static constexpr std::string_view kReply = "-ERR max number of clients reached\r\n";
+    // Best effort and non-blocking, as Disque: the socket is closed right after.
+    [[maybe_unused]] ssize_t n = ::send(socket.native_handle(), kReply.data(), kReply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    asio::error_code ec;
+    socket.close(ec);
+    return;
+  }
+  // The socket was created on its shard's context; adopt it there.
+  asio::execution_context& ctx = asio::query(socket.get_executor(), asio::execution::context);
+  for (auto& shard : shards_) {
+    if (static_cast<asio::execution_context*>(&shard->context()) == &ctx) {
+      asio::post(shard->context(), [shard = shard.get(), s = std::make_shared<net::Socket>(std::move(socket)), is_unix]() mutable {
+        shard->Adopt(std::move(*s), is_unix);
+      });
+      return;
+    }
+  }
+}
+
+void Server::RequestShutdown() {
+  if (shutdown_requested_.exchange(true)) return;
+  spdlog::warn("User requested shutdown...");
+  asio::post(shards_[0]->context(), [this] {
+    listener_->Close();
+    signals_->cancel();
+    for (auto& shard : shards_) asio::post(shard->context(), [s = shard.get()] { s->BeginShutdown(); });
+  });
+}
+
+void Server::Wait() {
+  for (auto& shard : shards_) shard->Join();
+}
+
+asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
+  std::shared_ptr<const config::Config> snapshot;
+  uint64_t version;
+  {
+    std::lock_guard lock(config_mu_);
+    config::Config next = *config_;
+    if (Status st = options_.Set(next, name, value); !st.ok()) co_return st;
+    config_ = std::make_shared<const config::Config>(std::move(next));
+    version = ++config_version_;
+    snapshot = config_;
+  }
+  for (auto& shard : shards_) {
+    co_await Shard::RunOn(*shard, [snapshot, version](Shard& s) { s.PublishConfig(snapshot, version); });
+  }
+  co_return Status::Ok();
+}
+
+int64_t AdjustOpenFilesLimit(int64_t maxclients) {
+  constexpr int64_t kReservedFds = 32;  // listeners, log, AOF, bus: as Disque reserves
+  const rlim_t wanted = static_cast<rlim_t>(maxclients + kReservedFds);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return maxclients;
+  if (limit.rlim_cur >= wanted) return maxclients;
+  rlimit raised = limit;
+  raised.rlim_cur = std::min(wanted, limit.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  if (limit.rlim_cur >= wanted) return maxclients;
+  return std::max<int64_t>(1, static_cast<int64_t>(limit.rlim_cur) - kReservedFds);
+}
+
+uint64_t UsedMemory() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+uint64_t ResidentSetSize() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace disque::server

@@ -1,0 +1,377 @@
+// The server command family: connection, introspection and administration commands
+// (PROTOCOL.md 6). Handlers that need other shards (INFO, CLIENT LIST/KILL/PAUSE, CONFIG
+// SET/RESETSTAT, DEBUG SHARDS) are coroutines that fan out with Shard::RunOn.
+
+#include <sys/time.h>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
+#include "disque/common/clock.h"
+#include "disque/common/strings.h"
+#include "disque/server/client.h"
+#include "disque/server/command.h"
+#include "disque/server/info.h"
+#include "disque/server/replies.h"
+#include "disque/server/server.h"
+#include "disque/server/shard.h"
+
+namespace disque::server {
+namespace {
+
+constexpr size_t kMaxPasswordLen = 512;
+
+bool Is(std::string_view arg, std::string_view word) { return EqualsIgnoreCase(arg, word); }
+
+int64_t MonotonicMs() { return SystemClock::Instance().MonotonicMs(); }
+
+// PING [message]
+void Ping(CommandContext& ctx) {
+  if (ctx.args.size() > 2) {
+    ctx.reply.Error("ERR wrong number of arguments for 'ping' command");
+  } else if (ctx.args.size() == 2) {
+    ctx.reply.Bulk(ctx.args[1]);
+  } else {
+    ctx.reply.Status(replies::kPong);
+  }
+}
+
+// AUTH <password>
+void Auth(CommandContext& ctx) {
+  const std::string& password = ctx.shard.config().requirepass;
+  if (password.empty()) {
+    ctx.reply.Error(replies::kNoPasswordSet);
+  } else if (ctx.args[1].size() <= kMaxPasswordLen && ctx.args[1] == password) {
+    ctx.client.set_authenticated(true);
+    ctx.reply.Status(replies::kOk);
+  } else {
+    ctx.client.set_authenticated(false);
+    ctx.reply.Error(replies::kInvalidPassword);
+  }
+}
+
+// TIME
+void Time(CommandContext& ctx) {
+  const int64_t us = SystemClock::Instance().NowUs();
+  ctx.reply.ArrayHeader(2);
+  ctx.reply.Bulk(std::to_string(us / 1000000));
+  ctx.reply.Bulk(std::to_string(us % 1000000));
+}
+
+// INFO [section]
+asio::awaitable<void> Info(CommandContext& ctx) {
+  if (ctx.args.size() > 2) {
+    ctx.reply.Error(replies::kSyntaxError);
+    co_return;
+  }
+  std::string text = co_await GenerateInfo(ctx.server, ctx.args.size() == 2 ? ctx.args[1] : "");
+  ctx.reply.Bulk(text);
+}
+
+// COMMAND [COUNT | INFO name...]
+void CommandCmd(CommandContext& ctx) {
+  const CommandTable& table = ctx.server.commands();
+  auto visible = [&table](const Command& cmd) { return !table.VisibleName(cmd).empty(); };
+  if (ctx.args.size() == 1) {
+    size_t n = 0;
+    for (const Command& cmd : table.commands()) n += visible(cmd);
+    ctx.reply.ArrayHeader(n);
+    for (const Command& cmd : table.commands()) {
+      if (visible(cmd)) table.WriteInfo(ctx.reply, cmd);
+    }
+  } else if (Is(ctx.args[1], "count") && ctx.args.size() == 2) {
+    int64_t n = 0;
+    for (const Command& cmd : table.commands()) n += visible(cmd);
+    ctx.reply.Integer(n);
+  } else if (Is(ctx.args[1], "info")) {
+    ctx.reply.ArrayHeader(ctx.args.size() - 2);
+    for (size_t i = 2; i < ctx.args.size(); ++i) {
+      const Command* cmd = table.Lookup(ctx.args[i]);
+      if (cmd == nullptr) {
+        ctx.reply.NullBulk();
+      } else {
+        table.WriteInfo(ctx.reply, *cmd);
+      }
+    }
+  } else {
+    ctx.reply.Error(replies::kCommandSyntax);
+  }
+}
+
+// CONFIG GET|SET|RESETSTAT|REWRITE
+asio::awaitable<void> Config(CommandContext& ctx) {
+  const std::string_view sub = ctx.args[1];
+  const size_t argc = ctx.args.size();
+  auto bad_arity = [&ctx, sub] {
+    ctx.reply.Error("ERR Wrong number of arguments for CONFIG " + std::string(sub));
+  };
+  if (Is(sub, "get")) {
+    if (argc != 3) co_return bad_arity();
+    auto pairs = ctx.server.options().Get(*ctx.server.config(), ctx.args[2]);
+    ctx.reply.ArrayHeader(pairs.size() * 2);
+    for (const auto& [name, value] : pairs) {
+      ctx.reply.Bulk(name);
+      ctx.reply.Bulk(value);
+    }
+  } else if (Is(sub, "set")) {
+    if (argc != 4) co_return bad_arity();
+    Status st = co_await ctx.server.SetConfig(std::string(ctx.args[2]), std::string(ctx.args[3]));
+    if (st.ok()) {
+      ctx.reply.Status(replies::kOk);
+    } else {
+      ctx.reply.Error(st.message());
+    }
+  } else if (Is(sub, "resetstat")) {
+    if (argc != 2) co_return bad_arity();
+    for (int i = 0; i < ctx.server.shard_count(); ++i) {
+      co_await Shard::RunOn(ctx.server.shard(i), [](Shard& s) { s.ResetStats(); });
+    }
+    ctx.server.rejected_connections.store(0);
+    ctx.reply.Status(replies::kOk);
+  } else if (Is(sub, "rewrite")) {
+    if (argc != 2) co_return bad_arity();
+    const std::string& path = ctx.server.process_info().config_file;
+    if (path.empty()) {
+      ctx.reply.Error(replies::kConfigNoFile);
+      co_return;
+    }
+    Status st = ctx.server.options().Rewrite(*ctx.server.config(), path);
+    if (st.ok()) {
+      ctx.reply.Status(replies::kOk);
+    } else {
+      ctx.reply.Error(st.message());
+    }
+  } else {
+    ctx.reply.Error(replies::kConfigSubcommand);
+  }
+}
+
+// Parses a timeout in milliseconds as GETJOB TIMEOUT does (CLIENT PAUSE uses it too).
+std::optional<int64_t> ParseTimeout(CommandContext& ctx, std::string_view arg) {
+  auto ms = ParseInt64(arg);
+  if (!ms) {
+    ctx.reply.Error(replies::kTimeoutNotInteger);
+    return std::nullopt;
+  }
+  if (*ms < 0) {
+    ctx.reply.Error(replies::kTimeoutNegative);
+    return std::nullopt;
+  }
+  return ms;
+}
+
+// The filters of CLIENT KILL, AND-ed (PROTOCOL.md 6.8).
+struct KillFilter {
+  std::optional<uint64_t> id;
+  std::optional<std::string> addr;
+  bool skip_me = true;
+  uint64_t me = 0;
+};
+
+// Kills the matching clients of one shard; runs on that shard's thread.
+int64_t KillOnShard(Shard& shard, const KillFilter& filter) {
+  std::vector<Client*> victims;
+  for (auto& [id, client] : shard.clients()) {
+    if (filter.id && *filter.id != id) continue;
+    if (filter.addr && *filter.addr != client->addr()) continue;
+    if (filter.skip_me && id == filter.me) continue;
+    victims.push_back(client);
+  }
+  for (Client* client : victims) {
+    // The caller itself gets its reply first; others are closed now.
+    if (client->id() == filter.me) {
+      client->CloseAfterReply();
+    } else {
+      client->Close();
+    }
+  }
+  return static_cast<int64_t>(victims.size());
+}
+
+asio::awaitable<int64_t> KillClients(Server& server, KillFilter filter) {
+  int64_t killed = 0;
+  for (int i = 0; i < server.shard_count(); ++i) {
+    killed += co_await Shard::RunOn(server.shard(i), [&filter](Shard& s) { return KillOnShard(s, filter); });
+  }
+  co_return killed;
+}
+
+asio::awaitable<void> ClientKill(CommandContext& ctx) {
+  const size_t argc = ctx.args.size();
+  KillFilter filter;
+  filter.me = ctx.client.id();
+  if (argc == 3) {  // old form: CLIENT KILL ip:port
+    filter.addr = std::string(ctx.args[2]);
+    filter.skip_me = false;
+    const int64_t killed = co_await KillClients(ctx.server, filter);
+    if (killed == 0) {
+      ctx.reply.Error(replies::kNoSuchClient);
+    } else {
+      ctx.reply.Status(replies::kOk);
+    }
+    co_return;
+  }
+  if (argc < 3) {
+    ctx.reply.Error(replies::kSyntaxError);
+    co_return;
+  }
+  for (size_t i = 2; i < argc; i += 2) {
+    if (i + 1 >= argc) {
+      ctx.reply.Error(replies::kSyntaxError);
+      co_return;
+    }
+    const std::string_view opt = ctx.args[i], val = ctx.args[i + 1];
+    if (Is(opt, "id")) {
+      auto id = ParseInt64(val);
+      if (!id || val.empty()) {
+        ctx.reply.Error(replies::kNotInteger);
+        co_return;
+      }
+      filter.id = static_cast<uint64_t>(*id);
+    } else if (Is(opt, "type")) {
+      if (!Is(val, "normal")) {
+        ctx.reply.Error("ERR Unknown client type '" + std::string(val) + "'");
+        co_return;
+      }
+    } else if (Is(opt, "addr")) {
+      filter.addr = std::string(val);
+    } else if (Is(opt, "skipme")) {
+      auto yes = ParseYesNo(val);
+      if (!yes) {
+        ctx.reply.Error(replies::kSyntaxError);
+        co_return;
+      }
+      filter.skip_me = *yes;
+    } else {
+      ctx.reply.Error(replies::kSyntaxError);
+      co_return;
+    }
+  }
+  ctx.reply.Integer(co_await KillClients(ctx.server, filter));
+}
+
+// CLIENT LIST|KILL|GETNAME|SETNAME|REPLY|PAUSE
+asio::awaitable<void> ClientCmd(CommandContext& ctx) {
+  const std::string_view sub = ctx.args[1];
+  const size_t argc = ctx.args.size();
+  if (Is(sub, "list") && argc == 2) {
+    std::string text;
+    for (int i = 0; i < ctx.server.shard_count(); ++i) {
+      text += co_await Shard::RunOn(ctx.server.shard(i), [](Shard& s) {
+        std::string lines;
+        const int64_t now = MonotonicMs();
+        for (const auto& [id, client] : s.clients()) lines += client->Describe(now) + "\n";
+        return lines;
+      });
+    }
+    ctx.reply.Bulk(text);
+  } else if (Is(sub, "kill")) {
+    co_await ClientKill(ctx);
+  } else if (Is(sub, "getname") && argc == 2) {
+    if (ctx.client.name().empty()) {
+      ctx.reply.NullBulk();
+    } else {
+      ctx.reply.Bulk(ctx.client.name());
+    }
+  } else if (Is(sub, "setname") && argc == 3) {
+    for (char c : ctx.args[2]) {
+      if (c < '!' || c > '~') {
+        ctx.reply.Error(replies::kClientNameChars);
+        co_return;
+      }
+    }
+    ctx.client.set_name(std::string(ctx.args[2]));
+    ctx.reply.Status(replies::kOk);
+  } else if (Is(sub, "reply") && argc == 3) {
+    if (Is(ctx.args[2], "on")) {
+      ctx.client.set_reply_mode(Client::ReplyMode::kOn);
+      ctx.reply.Status(replies::kOk);
+    } else if (Is(ctx.args[2], "off")) {
+      ctx.client.set_reply_mode(Client::ReplyMode::kOff);
+    } else if (Is(ctx.args[2], "skip")) {
+      ctx.client.set_reply_mode(Client::ReplyMode::kSkipNext);
+    } else {
+      ctx.reply.Error(replies::kSyntaxError);
+    }
+  } else if (Is(sub, "pause") && argc == 3) {
+    auto ms = ParseTimeout(ctx, ctx.args[2]);
+    if (!ms) co_return;
+    const int64_t until = MonotonicMs() + *ms;
+    for (int i = 0; i < ctx.server.shard_count(); ++i) {
+      co_await Shard::RunOn(ctx.server.shard(i), [until](Shard& s) {
+        if (until > s.paused_until_ms()) s.set_paused_until_ms(until);
+      });
+    }
+    ctx.reply.Status(replies::kOk);
+  } else {
+    ctx.reply.Error(replies::kClientSyntax);
+  }
+}
+
+// SHUTDOWN [REWRITE-AOF]: no reply; the client sees the connection close.
+void Shutdown(CommandContext& ctx) {
+  if (ctx.args.size() > 2 || (ctx.args.size() == 2 && !Is(ctx.args[1], "rewrite-aof"))) {
+    ctx.reply.Error(replies::kSyntaxError);
+    return;
+  }
+  // REWRITE-AOF has nothing to rewrite until persistence exists (issue: persistence).
+  ctx.client.CloseWithoutReply();
+  ctx.server.RequestShutdown();
+}
+
+// DEBUG <subcommand> ...
+asio::awaitable<void> Debug(CommandContext& ctx) {
+  const std::string_view sub = ctx.args[1];
+  const size_t argc = ctx.args.size();
+  if (Is(sub, "segfault") && argc == 2) {
+    std::raise(SIGSEGV);
+  } else if (Is(sub, "assert") && argc == 2) {
+    std::abort();
+  } else if (Is(sub, "sleep") && argc == 3) {
+    // Blocks this shard's thread, as DEBUG SLEEP blocks Disque's only thread.
+    const double seconds = std::strtod(std::string(ctx.args[2]).c_str(), nullptr);
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6)));
+    ctx.reply.Status(replies::kOk);
+  } else if (Is(sub, "error") && argc == 3) {
+    ctx.reply.Error(ctx.args[2]);
+  } else if (Is(sub, "structsize") && argc == 2) {
+    std::string text;
+    text += "bits:" + std::to_string(sizeof(void*) * 8) + "\r\n";
+    text += "client:" + std::to_string(sizeof(Client)) + "\r\n";
+    text += "shard:" + std::to_string(sizeof(Shard)) + "\r\n";
+    ctx.reply.Bulk(text);
+  } else if (Is(sub, "shards") && argc == 2) {
+    // Ours: one line per shard thread, gathered on each shard.
+    ctx.reply.ArrayHeader(static_cast<size_t>(ctx.server.shard_count()));
+    for (int i = 0; i < ctx.server.shard_count(); ++i) {
+      ctx.reply.Bulk(co_await Shard::RunOn(ctx.server.shard(i), [](Shard& s) {
+        return "shard:" + std::to_string(s.id()) + " clients:" + std::to_string(s.clients().size()) +
+               " commands:" + std::to_string(s.stats().commands_processed);
+      }));
+    }
+  } else {
+    ctx.reply.Error("ERR Unknown DEBUG subcommand or wrong number of arguments for '" + std::string(sub) + "'");
+  }
+}
+
+// Arity and flags as PROTOCOL.md 1.5 gives them.
+constexpr std::array kServerCommands{
+    Command{"auth", 2, kReadonly | kLoading | kFast, Auth},
+    Command{"ping", -1, kReadonly | kFast, Ping},
+    Command{"info", -1, kReadonly | kLoading, nullptr, Info},
+    Command{"shutdown", -1, kReadonly | kAdmin | kLoading, Shutdown},
+    Command{"debug", -2, kAdmin, nullptr, Debug},
+    Command{"config", -2, kReadonly | kAdmin, nullptr, Config},
+    Command{"client", -2, kReadonly | kAdmin, nullptr, ClientCmd},
+    Command{"time", 1, kReadonly | kFast, Time},
+    Command{"command", 0, kReadonly | kLoading, CommandCmd},
+};
+
+}  // namespace
+
+std::span<const Command> ServerCommands() { return kServerCommands; }
+
+}  // namespace disque::server

@@ -1,0 +1,155 @@
+#include "disque/server/shard.h"
+
+#include <asio/detached.hpp>
+#include <chrono>
+
+#include "disque/common/clock.h"
+#include "disque/server/client.h"
+#include "disque/server/server.h"
+
+namespace disque::server {
+namespace {
+
+thread_local Shard* current_shard = nullptr;
+
+// How long a shutdown waits for busy clients to finish their writes.
+constexpr auto kDrainDeadline = std::chrono::seconds(3);
+
+}  // namespace
+
+void ShardStats::Metric::Track(int64_t now_ms, uint64_t value) {
+  const int64_t elapsed = now_ms - last_time_ms;
+  if (last_time_ms != 0 && elapsed > 0) {
+    samples[index] = (value - last_value) * 1000 / static_cast<uint64_t>(elapsed);
+    index = (index + 1) % kSamples;
+  }
+  last_time_ms = now_ms;
+  last_value = value;
+}
+
+uint64_t ShardStats::Metric::Mean() const {
+  uint64_t sum = 0;
+  for (uint64_t s : samples) sum += s;
+  return sum / kSamples;
+}
+
+Shard::Shard(Server& server, int id)
+    : server_(server), id_(id), cron_timer_(ctx_), drain_timer_(ctx_), config_(server.config()) {
+  stats_.commands.resize(server.commands().commands().size());
+}
+
+Shard::~Shard() {
+  Join();
+  // Clients still here were cut off by the drain deadline. Their sockets belong to ctx_,
+  // so they go before it does.
+  for (auto& [id, client] : clients_) delete client;
+}
+
+Shard* Shard::Current() { return current_shard; }
+
+void Shard::Start() {
+  ScheduleCron();
+  thread_ = std::thread([this] {
+    current_shard = this;
+    ctx_.run();
+    current_shard = nullptr;
+  });
+}
+
+void Shard::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::PublishConfig(std::shared_ptr<const config::Config> config, uint64_t version) {
+  // Two CONFIG SETs on different shards may publish out of order: keep the newest.
+  if (version <= config_version_) return;
+  config_ = std::move(config);
+  config_version_ = version;
+}
+
+void Shard::Adopt(net::Socket socket, bool is_unix) {
+  if (shutting_down_) {
+    server_.connected_clients.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  net::TuneTcpSocket(socket, config().tcp_keepalive);
+  auto* client = new Client(*this, server_.NextClientId(), std::move(socket), is_unix);
+  clients_.emplace(client->id(), client);
+  ++stats_.connections_received;
+  asio::co_spawn(ctx_, client->Run(), asio::detached);
+}
+
+void Shard::Forget(Client& client) {
+  clients_.erase(client.id());
+  server_.connected_clients.fetch_sub(1, std::memory_order_relaxed);
+  // The session coroutine that called us still runs inside the client; delete it once
+  // that coroutine has returned.
+  asio::post(ctx_, [&client] { delete &client; });
+  // Posted after the delete, so it runs after it (handlers run in order on one thread).
+  if (shutting_down_ && clients_.empty()) asio::post(ctx_, [this] { ctx_.stop(); });
+}
+
+void Shard::ResetStats() {
+  const size_t n = stats_.commands.size();
+  stats_ = ShardStats{};
+  stats_.commands.resize(n);
+}
+
+void Shard::ScheduleCron() {
+  const int64_t hz = std::clamp<int64_t>(config().hz, 1, 500);
+  cron_timer_.expires_after(std::chrono::milliseconds(1000 / hz));
+  cron_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || shutting_down_) return;
+    Cron();
+    ScheduleCron();
+  });
+}
+
+// Periodic work of the shard, the per-shard part of Disque's serverCron/clientsCron:
+// instantaneous metrics every 100 ms and idle-client timeouts.
+void Shard::Cron() {
+  const auto& clock = SystemClock::Instance();
+  const int64_t now = clock.MonotonicMs();
+  if (now - last_sample_ms_ >= 100) {
+    last_sample_ms_ = now;
+    stats_.ops_per_sec.Track(now, stats_.commands_processed);
+    stats_.input_bytes_per_sec.Track(now, stats_.net_input_bytes);
+    stats_.output_bytes_per_sec.Track(now, stats_.net_output_bytes);
+  }
+  if (id_ == 0) {
+    const uint64_t used = UsedMemory();
+    if (used > server_.used_memory_peak.load(std::memory_order_relaxed)) {
+      server_.used_memory_peak.store(used, std::memory_order_relaxed);
+    }
+  }
+  const int64_t timeout_ms = config().timeout * 1000;
+  if (timeout_ms > 0) {
+    std::vector<Client*> idle;
+    for (auto& [id, client] : clients_) {
+      if (!client->blocked() && now - client->last_interaction_ms() > timeout_ms) idle.push_back(client);
+    }
+    for (Client* client : idle) client->Close();
+  }
+}
+
+void Shard::BeginShutdown() {
+  shutting_down_ = true;
+  cron_timer_.cancel();
+  // Idle clients (waiting for input) are closed now; a client that is executing or
+  // writing finishes its batch and then sees shutting_down() and ends its session.
+  std::vector<Client*> idle;
+  for (auto& [id, client] : clients_) {
+    if (!client->connection().writing()) idle.push_back(client);
+  }
+  for (Client* client : idle) client->Close();
+  if (clients_.empty()) {
+    ctx_.stop();
+    return;
+  }
+  drain_timer_.expires_after(kDrainDeadline);
+  drain_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) ctx_.stop();
+  });
+}
+
+}  // namespace disque::server

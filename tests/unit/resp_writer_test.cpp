@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "disque/resp/writer.h"
+
+namespace disque::resp {
+namespace {
+
+using namespace std::string_literals;
+
+class WriterTest : public testing::Test {
+ protected:
+  std::string out_;
+  ReplyWriter writer_{out_};
+};
+
+TEST_F(WriterTest, Status) {
+  writer_.Status("OK");
+  writer_.Status("");
+  EXPECT_EQ(out_, "+OK\r\n+\r\n");
+}
+
+TEST_F(WriterTest, Error) {
+  writer_.Error("ERR syntax error");
+  EXPECT_EQ(out_, "-ERR syntax error\r\n");
+}
+
+TEST_F(WriterTest, ErrorNewlinesBecomeSpaces) {
+  writer_.Error("ERR a\r\nb\nc\rd\r");
+  EXPECT_EQ(out_, "-ERR a  b c d \r\n");
+}
+
+TEST_F(WriterTest, ErrorReplacementLeavesEarlierRepliesAlone) {
+  writer_.Bulk("x\r\ny");
+  writer_.Error("ERR\n");
+  EXPECT_EQ(out_, "$4\r\nx\r\ny\r\n-ERR \r\n");
+}
+
+TEST_F(WriterTest, Integer) {
+  writer_.Integer(0);
+  writer_.Integer(42);
+  writer_.Integer(-1);
+  writer_.Integer(-1234567);
+  EXPECT_EQ(out_, ":0\r\n:42\r\n:-1\r\n:-1234567\r\n");
+}
+
+TEST_F(WriterTest, IntegerExtremes) {
+  writer_.Integer(std::numeric_limits<int64_t>::min());
+  writer_.Integer(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(out_, ":-9223372036854775808\r\n:9223372036854775807\r\n");
+}
+
+TEST_F(WriterTest, Bulk) {
+  writer_.Bulk("hello");
+  writer_.Bulk("");
+  EXPECT_EQ(out_, "$5\r\nhello\r\n$0\r\n\r\n");
+}
+
+TEST_F(WriterTest, BulkIsBinarySafe) {
+  writer_.Bulk("a\0\r\nb"s);
+  EXPECT_EQ(out_, "$5\r\na\0\r\nb\r\n"s);
+}
+
+TEST_F(WriterTest, LargeBulk) {
+  const std::string body(100000, 'q');
+  writer_.Bulk(body);
+  EXPECT_EQ(out_, "$100000\r\n" + body + "\r\n");
+}
+
+TEST_F(WriterTest, Nulls) {
+  writer_.NullBulk();
+  writer_.NullArray();
+  EXPECT_EQ(out_, "$-1\r\n*-1\r\n");
+}
+
+TEST_F(WriterTest, ArrayOfReplies) {
+  writer_.ArrayHeader(3);
+  writer_.Bulk("D-1");
+  writer_.Integer(7);
+  writer_.ArrayHeader(0);
+  EXPECT_EQ(out_, "*3\r\n$3\r\nD-1\r\n:7\r\n*0\r\n");
+}
+
+TEST_F(WriterTest, Raw) {
+  writer_.Raw("+PONG\r\n");
+  writer_.Raw("");
+  writer_.Raw("\0x"s);
+  EXPECT_EQ(out_, "+PONG\r\n\0x"s);
+}
+
+TEST_F(WriterTest, AppendsToExistingContent) {
+  out_ = "pending";
+  writer_.Status("OK");
+  EXPECT_EQ(out_, "pending+OK\r\n");
+  EXPECT_EQ(&writer_.buffer(), &out_);
+}
+
+}  // namespace
+}  // namespace disque::resp
