@@ -4,6 +4,8 @@
 // the few that Disque treats specially (bind, dir, tcp-keepalive, client-output-buffer-
 // limit, hz) are spelled out next to their entry.
 
+#include "disque/config/config.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include <limits>
 
 #include "disque/common/strings.h"
-#include "disque/config/config.h"
 
 namespace disque::config {
 namespace {
@@ -167,8 +168,8 @@ struct Options::Option {
   std::string name;
   size_t min_args = 1;  // words after the name in the file
   size_t max_args = 1;
-  int get_pos = 0;      // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
-  int rewrite_pos = 0;  // 1-based position in CONFIG REWRITE order; 0: not rewritten
+  int get_pos = 0;              // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
+  int rewrite_pos = 0;          // 1-based position in CONFIG REWRITE order; 0: not rewritten
   bool always_rewrite = false;  // written even at its default value (dir)
   bool settable = false;        // CONFIG SET accepts it (then `set` is not null)
   int64_t Config::*int_field = nullptr;  // for the SetInt/SetMemory/Clamp modifiers
@@ -269,6 +270,7 @@ struct Options::Option {
   static LoadFn NumberLoader(int64_t Config::*field, IntRule rule,
                              std::optional<int64_t> (*parse)(std::string_view),
                              const char* not_a_number) {
+    assert(rule.reason != nullptr || (rule.min == kMin && rule.max == kMax));
     return [=](const Args& args, Config& cfg) -> std::string {
       auto v = parse(args[0]);
       if (!v) return rule.reason != nullptr ? rule.reason : not_a_number;
@@ -423,7 +425,8 @@ struct Options::Option {
   // GET shows yes/no (nonzero is yes) and SET accepts only yes/no, storing 1 or 0. The
   // file and CONFIG REWRITE use the number of seconds.
   static Option TcpKeepalive() {
-    Option o = Int("tcp-keepalive", &Config::tcp_keepalive, {0, kMax, "Invalid tcp-keepalive value"});
+    Option o =
+        Int("tcp-keepalive", &Config::tcp_keepalive, {0, kMax, "Invalid tcp-keepalive value"});
     o.get = [](const Config& cfg) { return YesNo(cfg.tcp_keepalive != 0); };
     o.set = [](std::string_view value, Config& cfg) -> Status {
       auto v = ParseYesNo(value);
@@ -734,7 +737,7 @@ Status Options::LoadFile(const std::string& path, std::string_view extra, Config
 }
 
 std::vector<std::pair<std::string, std::string>> Options::Get(const Config& cfg,
-                                                                std::string_view pattern) const {
+                                                              std::string_view pattern) const {
   std::vector<std::pair<std::string, std::string>> out;
   for (size_t i : get_order_) {
     const Option& o = options_[i];

@@ -5,6 +5,8 @@
 #include <asio/use_awaitable.hpp>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "disque/common/clock.h"
 #include "disque/common/strings.h"
 #include "disque/resp/writer.h"
@@ -31,6 +33,16 @@ Client::Client(Shard& shard, uint64_t id, net::Socket socket, bool is_unix)
 void Client::Close() { conn_.Close(); }
 
 asio::awaitable<void> Client::Run() {
+  try {
+    co_await Session();
+  } catch (const std::exception& e) {
+    spdlog::warn("Client {} session failed: {}", addr_, e.what());
+  }
+  conn_.Close();
+  shard_.Forget(*this);  // deletes this client after the coroutine returns
+}
+
+asio::awaitable<void> Client::Session() {
   ShardStats& stats = shard_.stats();
   while (true) {
     const size_t n = co_await conn_.Read(parser_.bytes_wanted());
@@ -46,8 +58,6 @@ asio::awaitable<void> Client::Run() {
     stats.net_output_bytes += out;
     if (!keep_going || shard_.shutting_down()) break;
   }
-  conn_.Close();
-  shard_.Forget(*this);  // deletes this client after the coroutine returns
 }
 
 asio::awaitable<bool> Client::ProcessInput() {
@@ -116,10 +126,18 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
 
   const auto start = std::chrono::steady_clock::now();
   CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
-  if (cmd->sync != nullptr) {
-    cmd->sync(ctx);
-  } else {
-    co_await cmd->async(ctx);
+  try {
+    if (cmd->sync != nullptr) {
+      cmd->sync(ctx);
+    } else {
+      co_await cmd->async(ctx);
+    }
+  } catch (const std::exception& e) {
+    // A handler that throws has a bug; the client still gets an answer and the server
+    // goes on (exceptions never cross the event loop).
+    spdlog::warn("Command '{}' failed: {}", cmd->name, e.what());
+    out.resize(reply_start);
+    writer.Error(std::string("ERR internal error executing '") + std::string(cmd->name) + "': " + e.what());
   }
   const auto usec =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();

@@ -126,7 +126,9 @@ asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
     snapshot = config_;
   }
   for (auto& shard : shards_) {
-    co_await Shard::RunOn(*shard, [snapshot, version](Shard& s) { s.PublishConfig(snapshot, version); });
+    // A named lambda: it owns a shared_ptr (see the GCC 12 note at Shard::RunOn).
+    auto publish = [snapshot, version](Shard& s) { s.PublishConfig(snapshot, version); };
+    co_await Shard::RunOn(*shard, std::move(publish));
   }
   co_return Status::Ok();
 }

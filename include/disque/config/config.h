@@ -46,7 +46,7 @@ struct Config {
   std::string syslog_ident = "disque";
   std::string syslog_facility = "local0";  // user, local0..local7 (lowercase)
   int64_t databases = 16;
-  std::string dir;                // absolute working directory; set by LoadDefaults/`dir`
+  std::string dir;                // absolute working directory; set by Options::Load*, `dir`
   std::string requirepass;        // empty: no password
   int64_t maxclients = 10000;
   int64_t maxmemory = 1073741824;

@@ -67,6 +67,9 @@ class Client {
   std::string Describe(int64_t now_ms);
 
  private:
+  // The read-execute-write loop; Run() wraps it so that the client is always closed
+  // and forgotten, whatever happens.
+  asio::awaitable<void> Session();
   // Executes every complete request in the input buffer. Returns false when the session
   // must end (close_after_reply_ was set or the connection was closed).
   asio::awaitable<bool> ProcessInput();

@@ -100,21 +100,22 @@ class Shard {
 
   // Runs `fn(target)` on the target shard's thread and resumes the calling coroutine
   // (on its own shard) with the result. Straight-line cross-shard code:
-  //   size_t n = co_await shard.RunOn(other, [](Shard& s) { return s.clients().size(); });
+  //   size_t n = co_await Shard::RunOn(other, [](Shard& s) { return s.clients().size(); });
   // Running on the caller's own shard calls fn directly.
+  //
+  // GCC 12 bug (checked in tests/unit/server_shard_test.cpp): a lambda expression written
+  // inside a co_await expression has its captures destroyed twice. A capturing lambda
+  // that owns something (a shared_ptr, a string) must be a named variable, moved in:
+  //   auto publish = [snapshot](Shard& s) { ... };
+  //   co_await Shard::RunOn(shard, std::move(publish));
+  // Capture-less lambdas and lambdas capturing only references or scalars are safe.
   template <typename F>
   static auto RunOn(Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, Shard&>> {
     using R = std::invoke_result_t<F, Shard&>;
     if (Current() == &target) co_return fn(target);
-    if constexpr (std::is_void_v<R>) {
-      co_await asio::co_spawn(
-          target.context(), [&target, fn = std::move(fn)]() -> asio::awaitable<void> { fn(target); co_return; },
-          asio::use_awaitable);
-    } else {
-      co_return co_await asio::co_spawn(
-          target.context(), [&target, fn = std::move(fn)]() -> asio::awaitable<R> { co_return fn(target); },
-          asio::use_awaitable);
-    }
+    // Named, not a temporary in the co_await expression: see the GCC 12 note above.
+    auto task = [&target, fn = std::move(fn)]() -> asio::awaitable<R> { co_return fn(target); };
+    co_return co_await asio::co_spawn(target.context(), std::move(task), asio::use_awaitable);
   }
 
  private:
