@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <utility>
 
 namespace disque {
 namespace {
@@ -171,7 +172,9 @@ void AppendQuoted(std::string& out, std::string_view s) {
 // A port of Redis's stringmatchlen(), quirks included: the loop stops as soon as either
 // side is exhausted, so a non-empty pattern never matches the empty string (not even "*").
 bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase) {
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
   const char* p = pattern.data();
   size_t plen = pattern.size();
   const char* str = s.data();
@@ -295,8 +298,8 @@ std::string HumanBytes(uint64_t n) {
   uint64_t scale = 1024;  // unit kUnits[u] covers [scale, scale * 1024)
   for (int u = 0; u < 5; ++u, scale *= 1024) {
     if (n / scale < 1024) {
-      std::snprintf(buf, sizeof buf, "%.2f%c",
-                    static_cast<double>(n) / static_cast<double>(scale), kUnits[u]);
+      std::snprintf(buf, sizeof buf, "%.2f%c", static_cast<double>(n) / static_cast<double>(scale),
+                    kUnits[u]);
       return buf;
     }
   }
