@@ -175,8 +175,9 @@ int main(int argc, char** argv) {
   const std::string pidfile = cfg.pidfile;
   server::ProcessInfo info{Executable(argv[0]), config_file, std::vector<std::string>(argv, argv + argc)};
   server::Server srv(options, cfg, std::move(table).value(), std::move(info));
-  spdlog::info("Disque {} (sha {}) {} bit, port {}, {} shard threads, PID {}", server::kDisqueVersion,
-               server::GitSha1(), sizeof(void*) * 8, cfg.port, cfg.threads, getpid());
+  // The banner carries "Port: <n>" and "PID: <n>" as Disque's does (PROTOCOL.md 9.4).
+  spdlog::info("Disque {} (sha {}) {} bit, Port: {}, PID: {}, shard threads: {}", server::kDisqueVersion,
+               server::GitSha1(), sizeof(void*) * 8, cfg.port, getpid(), cfg.threads);
   spdlog::info("Server started, Disque version {}", server::kDisqueVersion);
   if (Status st = srv.Start(); !st.ok()) {
     spdlog::warn("{}", st.message());

@@ -82,9 +82,7 @@ asio::awaitable<bool> Client::ProcessInput() {
 }
 
 asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args) {
-  Server& server = shard_.server();
   std::string& out = conn_.output();
-  resp::ReplyWriter writer(out);
 
   // CLIENT PAUSE: hold every command until the pause ends.
   if (shard_.paused_until_ms() > NowMs()) {
@@ -93,6 +91,27 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
     asio::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+
+  const size_t reply_start = out.size();
+  const bool skip_this = skip_next_;
+  skip_next_ = false;
+  co_await Dispatch(args);
+  last_interaction_ms_ = NowMs();
+
+  // CLIENT REPLY OFF drops every reply, errors and its own +OK included; SKIP drops its
+  // own reply and the next request's, whatever that request turns out to be.
+  if (reply_mode_ == ReplyMode::kOff || skip_this) out.resize(reply_start);
+  if (reply_mode_ == ReplyMode::kSkipNext) {
+    out.resize(reply_start);
+    reply_mode_ = ReplyMode::kOn;
+    skip_next_ = true;
+  }
+}
+
+asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args) {
+  Server& server = shard_.server();
+  std::string& out = conn_.output();
+  resp::ReplyWriter writer(out);
 
   // QUIT is handled before lookup and needs no AUTH (PROTOCOL.md 1.1).
   if (EqualsIgnoreCase(args[0], "quit")) {
@@ -119,11 +138,8 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
     co_return;
   }
 
-  const size_t reply_start = out.size();
-  const bool skip_this = skip_next_;
-  skip_next_ = false;
   last_command_ = cmd->name.data();  // table names are static and NUL-terminated
-
+  const size_t reply_start = out.size();
   const auto start = std::chrono::steady_clock::now();
   CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
   try {
@@ -145,16 +161,6 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   ++stats.commands_processed;
   ++stats.commands[cmd->index].calls;
   stats.commands[cmd->index].usec += static_cast<uint64_t>(usec);
-  last_interaction_ms_ = NowMs();
-
-  // CLIENT REPLY OFF drops every reply, its own included; SKIP drops its own and the
-  // next one.
-  if (reply_mode_ == ReplyMode::kOff || skip_this) out.resize(reply_start);
-  if (reply_mode_ == ReplyMode::kSkipNext) {
-    out.resize(reply_start);
-    reply_mode_ = ReplyMode::kOn;
-    skip_next_ = true;
-  }
 }
 
 std::string Client::Describe(int64_t now_ms) {

@@ -48,7 +48,7 @@ Status SetupLogging(const config::Config& cfg) {
     return Status::Error(std::string("Can't open the log file: ") + e.what());
   }
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  formatter->add_flag<LevelMark>('*').set_pattern("%P:M %d %b %H:%M:%S.%e %* %v");
+  formatter->add_flag<LevelMark>('*').set_pattern("%P:P %d %b %H:%M:%S.%e %* %v");
   logger->set_formatter(std::move(formatter));
   logger->flush_on(spdlog::level::trace);  // a log line is on disk when the event happened
   spdlog::set_default_logger(logger);

@@ -228,6 +228,48 @@ TEST_P(ProcessTest, UnixSocket) {
   EXPECT_EQ(out, "PONG\n");
 }
 
+TEST_P(ProcessTest, BindsSeveralAddressesIpv4AndIpv6) {
+  ServerProcess server(Options({"bind 127.0.0.1 ::1"}));
+  ASSERT_TRUE(server.Start()) << server.error();
+  RedisClient v4(server.port());
+  RedisClient v6(Host{"::1"}, server.port());
+  ASSERT_TRUE(v6.connected()) << v6.error();
+  EXPECT_EQ(v4.Command({"PING"}).ToString(), "+PONG");
+  EXPECT_EQ(v6.Command({"PING"}).ToString(), "+PONG");
+  EXPECT_EQ(ConfigGet(v4, "bind"), "127.0.0.1 ::1");
+  Reply list = v6.Command({"CLIENT", "LIST"});
+  EXPECT_NE(list.str.find("addr=[::1]:"), std::string::npos) << "IPv6 peers are bracketed: " << list.str;
+}
+
+TEST_P(ProcessTest, BindFailureIsFatal) {
+  ServerProcess holder(Options());
+  ASSERT_TRUE(holder.Start()) << holder.error();
+  // A second server on the same port cannot bind: it exits 1 and says why.
+  int status = 0;
+  const std::string out = RunCommand(std::string(DISQUE_SERVER_BINARY) + " --bind 127.0.0.1 --port " +
+                                         std::to_string(holder.port()) + " --threads " + std::to_string(GetParam()),
+                                     "", &status);
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(out.find("Creating Server TCP listening socket 127.0.0.1:" + std::to_string(holder.port())),
+            std::string::npos)
+      << out;
+}
+
+TEST_P(ProcessTest, LogFileBannerAndFormat) {
+  ServerProcess server(Options({"logfile disque.log", "loglevel notice"}));
+  ASSERT_TRUE(server.Start()) << server.error();
+  const std::string log = ReadFile(server.dir() + "/disque.log");
+  EXPECT_NE(log.find("Port: " + std::to_string(server.port())), std::string::npos) << log;
+  EXPECT_NE(log.find("PID: "), std::string::npos) << log;
+  EXPECT_NE(log.find("The server is now ready to accept connections on port " + std::to_string(server.port())),
+            std::string::npos)
+      << log;
+  // "<pid>:P <dd Mon HH:MM:SS.mmm> * <message>" for notice-level lines.
+  const std::string prefix = std::to_string(server.pid()) + ":P ";
+  EXPECT_EQ(log.rfind(prefix, 0), 0u) << log;
+  EXPECT_NE(log.find(" * Server started"), std::string::npos) << log;
+}
+
 TEST_P(ProcessTest, VersionAndHelp) {
   int status = 0;
   std::string out = RunCommand(std::string(DISQUE_SERVER_BINARY) + " --version", "", &status);

@@ -49,8 +49,10 @@ std::string Reply::ToString() const {
   return "?";
 }
 
-RedisClient::RedisClient(int port, int timeout_ms) {
-  ctx_ = redisConnectWithTimeout("127.0.0.1", port, Timeval(timeout_ms));
+RedisClient::RedisClient(int port, int timeout_ms) : RedisClient(Host{"127.0.0.1"}, port, timeout_ms) {}
+
+RedisClient::RedisClient(const Host& host, int port, int timeout_ms) {
+  ctx_ = redisConnectWithTimeout(host.ip.c_str(), port, Timeval(timeout_ms));
   if (ctx_ != nullptr && ctx_->err == 0) redisSetTimeout(ctx_, Timeval(timeout_ms));
 }
 

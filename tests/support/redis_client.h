@@ -22,10 +22,16 @@ struct Reply {
   std::string ToString() const;
 };
 
-// A blocking hiredis connection to 127.0.0.1:port (or a Unix socket).
+// An explicit host for RedisClient (the default is 127.0.0.1).
+struct Host {
+  std::string ip;
+};
+
+// A blocking hiredis connection to 127.0.0.1:port (or another host, or a Unix socket).
 class RedisClient {
  public:
   explicit RedisClient(int port, int timeout_ms = 10000);
+  RedisClient(const Host& host, int port, int timeout_ms = 10000);
   explicit RedisClient(const std::string& unix_path, int timeout_ms = 10000);
   ~RedisClient();
   RedisClient(const RedisClient&) = delete;

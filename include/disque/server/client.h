@@ -73,7 +73,10 @@ class Client {
   // Executes every complete request in the input buffer. Returns false when the session
   // must end (close_after_reply_ was set or the connection was closed).
   asio::awaitable<bool> ProcessInput();
+  // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
   asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
+  // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
+  asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args);
 
   Shard& shard_;
   const uint64_t id_;

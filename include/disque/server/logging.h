@@ -8,7 +8,7 @@
 namespace disque::server {
 
 // Sets up the process logger (spdlog) the way Disque logs: to `logfile` (stdout when
-// empty), lines "<pid>:M <dd Mon HH:MM:SS.mmm> <mark> <message>" with Disque's marks
+// empty), lines "<pid>:P <dd Mon HH:MM:SS.mmm> <mark> <message>" with Disque's marks
 // ". - * #" for debug, verbose, notice, warning.
 Status SetupLogging(const config::Config& cfg);
 
