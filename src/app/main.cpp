@@ -179,13 +179,16 @@ int main(int argc, char** argv) {
   spdlog::info("Disque {} (sha {}) {} bit, Port: {}, PID: {}, shard threads: {}", server::kDisqueVersion,
                server::GitSha1(), sizeof(void*) * 8, cfg.port, getpid(), cfg.threads);
   spdlog::info("Server started, Disque version {}", server::kDisqueVersion);
-  if (Status st = srv.Start(); !st.ok()) {
+  if (Status st = srv.Listen(); !st.ok()) {
     spdlog::warn("{}", st.message());
     return 1;
   }
+  // Written before the shards start serving, so a client that got an answer can rely on
+  // the pidfile and the readiness line being there.
   if (daemonized) WritePidfile(pidfile);
   if (cfg.port > 0) spdlog::info("The server is now ready to accept connections on port {}", cfg.port);
   if (!cfg.unixsocket.empty()) spdlog::info("The server is now ready to accept connections at {}", cfg.unixsocket);
+  srv.Run();
 
   srv.Wait();
   if (daemonized) unlink(pidfile.c_str());

@@ -54,7 +54,8 @@ asio::awaitable<void> Client::Session() {
     const bool keep_going = co_await ProcessInput();
     if (drop_reply_) conn_.output().clear();
     const size_t out = conn_.output().size();
-    if (!co_await conn_.Flush()) break;
+    const bool written = co_await conn_.Flush();
+    if (!written) break;
     stats.net_output_bytes += out;
     if (!keep_going || shard_.shutting_down()) break;
   }

@@ -87,7 +87,8 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
   // Gather every shard's counters (each on its own thread) and add them up.
   std::vector<ShardSnapshot> shards;
   for (int i = 0; i < server.shard_count(); ++i) {
-    shards.push_back(co_await Shard::RunOn(server.shard(i), Snapshot));
+    ShardSnapshot snap = co_await Shard::RunOn(server.shard(i), Snapshot);
+    shards.push_back(std::move(snap));
   }
   ShardSnapshot total;
   total.stats.commands.resize(server.commands().commands().size());

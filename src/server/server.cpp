@@ -38,6 +38,12 @@ std::shared_ptr<const config::Config> Server::config() const {
 }
 
 Status Server::Start() {
+  if (Status st = Listen(); !st.ok()) return st;
+  Run();
+  return Status::Ok();
+}
+
+Status Server::Listen() {
   const config::Config& cfg = *config_;
   net::ListenSpec spec;
   spec.addresses = cfg.bind;
@@ -57,8 +63,11 @@ Status Server::Start() {
 
   signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGTERM, SIGINT);
   WaitForSignal();
-  for (auto& shard : shards_) shard->Start();
   return Status::Ok();
+}
+
+void Server::Run() {
+  for (auto& shard : shards_) shard->Start();
 }
 
 void Server::WaitForSignal() {

@@ -38,12 +38,7 @@ Shard::Shard(Server& server, int id)
   stats_.commands.resize(server.commands().commands().size());
 }
 
-Shard::~Shard() {
-  Join();
-  // Clients still here were cut off by the drain deadline. Their sockets belong to ctx_,
-  // so they go before it does.
-  for (auto& [id, client] : clients_) delete client;
-}
+Shard::~Shard() { Join(); }
 
 Shard* Shard::Current() { return current_shard; }
 
@@ -73,20 +68,28 @@ void Shard::Adopt(net::Socket socket, bool is_unix) {
     return;
   }
   net::TuneTcpSocket(socket, config().tcp_keepalive);
-  auto* client = new Client(*this, server_.NextClientId(), std::move(socket), is_unix);
-  clients_.emplace(client->id(), client);
+  auto client = std::make_unique<Client>(*this, server_.NextClientId(), std::move(socket), is_unix);
+  Client& c = *client;
+  clients_.emplace(c.id(), std::move(client));
   ++stats_.connections_received;
-  asio::co_spawn(ctx_, client->Run(), asio::detached);
+  asio::co_spawn(ctx_, c.Run(), asio::detached);
 }
 
 void Shard::Forget(Client& client) {
-  clients_.erase(client.id());
+  auto it = clients_.find(client.id());
+  if (it == clients_.end()) return;
+  // The session coroutine that called us still runs inside the client: free it only
+  // after that coroutine has returned.
+  graveyard_.push_back(std::move(it->second));
+  clients_.erase(it);
   server_.connected_clients.fetch_sub(1, std::memory_order_relaxed);
-  // The session coroutine that called us still runs inside the client; delete it once
-  // that coroutine has returned.
-  asio::post(ctx_, [&client] { delete &client; });
-  // Posted after the delete, so it runs after it (handlers run in order on one thread).
-  if (shutting_down_ && clients_.empty()) asio::post(ctx_, [this] { ctx_.stop(); });
+  asio::post(ctx_, [this] { graveyard_.clear(); });
+  if (shutting_down_ && clients_.empty()) StopSoon();
+}
+
+void Shard::StopSoon() {
+  // Posted, not immediate: work already queued (freeing clients) runs first.
+  asio::post(ctx_, [this] { ctx_.stop(); });
 }
 
 void Shard::ResetStats() {
@@ -126,7 +129,7 @@ void Shard::Cron() {
   if (timeout_ms > 0) {
     std::vector<Client*> idle;
     for (auto& [id, client] : clients_) {
-      if (!client->blocked() && now - client->last_interaction_ms() > timeout_ms) idle.push_back(client);
+      if (!client->blocked() && now - client->last_interaction_ms() > timeout_ms) idle.push_back(client.get());
     }
     for (Client* client : idle) client->Close();
   }
@@ -139,11 +142,11 @@ void Shard::BeginShutdown() {
   // writing finishes its batch and then sees shutting_down() and ends its session.
   std::vector<Client*> idle;
   for (auto& [id, client] : clients_) {
-    if (!client->connection().writing()) idle.push_back(client);
+    if (!client->connection().writing()) idle.push_back(client.get());
   }
   for (Client* client : idle) client->Close();
   if (clients_.empty()) {
-    ctx_.stop();
+    StopSoon();
     return;
   }
   drain_timer_.expires_after(kDrainDeadline);

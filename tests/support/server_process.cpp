@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "support/redis_client.h"
 
 namespace disque::test {
@@ -83,8 +85,21 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options)) {}
 
 ServerProcess::~ServerProcess() {
+  // A server still running is stopped the way an operator would, and must exit cleanly.
   if (pid_ > 0 && Running()) {
-    if (Stop(SIGTERM, std::chrono::seconds(10)) == -1) Stop(SIGKILL, std::chrono::seconds(10));
+    const int status = Stop(SIGTERM, std::chrono::seconds(20));
+    if (status == -1) {
+      Stop(SIGKILL, std::chrono::seconds(10));
+      ADD_FAILURE() << "the server did not exit within 20 s of SIGTERM\n" << log();
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ADD_FAILURE() << "the server did not exit cleanly on SIGTERM (status " << status << ")\n" << log();
+    }
+  }
+  // In sanitizer builds the server reports errors and leaks on its own output: any report
+  // fails the test that ran it, whatever that test checked.
+  const std::string text = log();
+  if (text.find("Sanitizer") != std::string::npos || text.find("runtime error:") != std::string::npos) {
+    ADD_FAILURE() << "sanitizer report from the server:\n" << text;
   }
 }
 

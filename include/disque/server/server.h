@@ -47,7 +47,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens the listeners and starts the shard threads. An error is fatal at startup.
+  // Opens the listeners (an error is fatal at startup); nothing is served yet.
+  Status Listen();
+  // Starts the shard threads: from here on connections are served.
+  void Run();
+  // Listen() then Run().
   Status Start();
   // Blocks until the shutdown has completed and every shard thread has exited.
   void Wait();

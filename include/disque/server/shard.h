@@ -89,7 +89,7 @@ class Shard {
   void Forget(Client& client);  // called by a client's session when it ends
 
   // Clients of this shard, by ID.
-  const std::unordered_map<uint64_t, Client*>& clients() const { return clients_; }
+  const std::unordered_map<uint64_t, std::unique_ptr<Client>>& clients() const { return clients_; }
 
   ShardStats& stats() { return stats_; }
   void ResetStats();
@@ -103,12 +103,13 @@ class Shard {
   //   size_t n = co_await Shard::RunOn(other, [](Shard& s) { return s.clients().size(); });
   // Running on the caller's own shard calls fn directly.
   //
-  // GCC 12 bug (checked in tests/unit/server_shard_test.cpp): a lambda expression written
-  // inside a co_await expression has its captures destroyed twice. A capturing lambda
-  // that owns something (a shared_ptr, a string) must be a named variable, moved in:
+  // GCC 12 miscompiles some expressions inside a co_await expression (see "GCC 12 and
+  // coroutines" in docs/architecture.md): a lambda expression there has its captures
+  // destroyed twice, and a ?: there can evaluate the wrong branch. The rule in this code
+  // base: co_await only a call whose arguments are named variables, and assign its
+  // result to a named variable:
   //   auto publish = [snapshot](Shard& s) { ... };
   //   co_await Shard::RunOn(shard, std::move(publish));
-  // Capture-less lambdas and lambdas capturing only references or scalars are safe.
   template <typename F>
   static auto RunOn(Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, Shard&>> {
     using R = std::invoke_result_t<F, Shard&>;
@@ -120,6 +121,7 @@ class Shard {
 
  private:
   void ScheduleCron();
+  void StopSoon();
   void Cron();
 
   Server& server_;
@@ -130,7 +132,11 @@ class Shard {
   asio::steady_timer drain_timer_;
   std::shared_ptr<const config::Config> config_;
   uint64_t config_version_ = 0;
-  std::unordered_map<uint64_t, Client*> clients_;  // owned: deleted by Forget()
+  // Live clients, owned. Forget() moves a client whose session ended to graveyard_; it
+  // is freed by a posted task (its coroutine frame must be gone first) or, if the shard
+  // stops before that task runs, by ~Shard. Declared after ctx_: freed before it.
+  std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<Client>> graveyard_;
   ShardStats stats_;
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
