@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/redis_client.h"
 #include "support/server_process.h"
@@ -268,6 +269,85 @@ TEST_P(ProcessTest, LogFileBannerAndFormat) {
   const std::string prefix = std::to_string(server.pid()) + ":P ";
   EXPECT_EQ(log.rfind(prefix, 0), 0u) << log;
   EXPECT_NE(log.find(" * Server started"), std::string::npos) << log;
+}
+
+TEST_P(ProcessTest, SigintShutsDownCleanly) {
+  ServerProcess server(Options());
+  ASSERT_TRUE(server.Start()) << server.error();
+  const int status = server.Stop(SIGINT);
+  ASSERT_NE(status, -1) << "did not exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_NE(server.log().find("Received SIGINT"), std::string::npos) << server.log();
+}
+
+TEST_P(ProcessTest, ConfigResetstatClearsCounters) {
+  ServerProcess server(Options());
+  ASSERT_TRUE(server.Start()) << server.error();
+  {
+    // The fixture's readiness PINGs count too: start from zero.
+    RedisClient first(server.port());
+    ASSERT_EQ(first.Command({"CONFIG", "RESETSTAT"}).ToString(), "+OK");
+  }
+  // Connections on several shards, so every shard has counters to reset.
+  for (int i = 0; i < 8; ++i) {
+    RedisClient c(server.port());
+    for (int j = 0; j < 10; ++j) ASSERT_EQ(c.Command({"PING"}).ToString(), "+PONG");
+  }
+  RedisClient c(server.port());
+  EXPECT_NE(c.Command({"INFO", "commandstats"}).str.find("cmdstat_ping:calls=80,"), std::string::npos);
+  ASSERT_EQ(c.Command({"CONFIG", "RESETSTAT"}).ToString(), "+OK");
+  const std::string stats = c.Command({"INFO", "all"}).str;
+  EXPECT_EQ(stats.find("cmdstat_ping"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("total_connections_received:0\r\n"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("rejected_connections:0\r\n"), std::string::npos) << stats;
+  // Only RESETSTAT itself has been counted since the reset.
+  EXPECT_NE(stats.find("total_commands_processed:1\r\n"), std::string::npos) << stats;
+}
+
+TEST_P(ProcessTest, ClientPauseHoldsCommandsOnEveryShard) {
+  ServerProcess server(Options());
+  ASSERT_TRUE(server.Start()) << server.error();
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 4; ++i) conns.push_back(std::make_unique<RawConnection>(server.port()));
+  RedisClient admin(server.port());
+  EXPECT_EQ(admin.Command({"CLIENT", "PAUSE", "abc"}).ToString(), "-ERR timeout is not an integer or out of range");
+  EXPECT_EQ(admin.Command({"CLIENT", "PAUSE", "-1"}).ToString(), "-ERR timeout is negative");
+  ASSERT_EQ(admin.Command({"CLIENT", "PAUSE", "1500"}).ToString(), "+OK");
+  for (auto& conn : conns) ASSERT_TRUE(conn->Send("PING\r\n"));
+  // Held while the pause lasts (checked well inside it), answered after it.
+  for (auto& conn : conns) EXPECT_EQ(conn->Read(7, 200), "") << "answered during the pause";
+  for (auto& conn : conns) EXPECT_EQ(conn->Read(7, 10000), "+PONG\r\n");
+}
+
+TEST_P(ProcessTest, DebugSubcommands) {
+  ServerProcess server(Options());
+  ASSERT_TRUE(server.Start()) << server.error();
+  RedisClient c(server.port());
+  EXPECT_EQ(c.Command({"DEBUG", "ERROR", "FOO bar\nbaz"}).ToString(), "-FOO bar baz");
+  EXPECT_EQ(c.Command({"DEBUG", "SLEEP", "0"}).ToString(), "+OK");
+  EXPECT_EQ(c.Command({"DEBUG", "SLEEP", "garbage"}).ToString(), "+OK");
+  Reply shards = c.Command({"DEBUG", "SHARDS"});
+  ASSERT_EQ(shards.elements.size(), static_cast<size_t>(GetParam()));
+  EXPECT_EQ(shards.elements[0].str.rfind("shard:0 clients:", 0), 0u) << shards.elements[0].str;
+  EXPECT_EQ(c.Command({"DEBUG", "NOSUCH"}).ToString(),
+            "-ERR Unknown DEBUG subcommand or wrong number of arguments for 'NOSUCH'");
+  EXPECT_EQ(c.Command({"DEBUG"}).ToString(), "-ERR wrong number of arguments for 'debug' command");
+  EXPECT_NE(c.Command({"DEBUG", "STRUCTSIZE"}).str.find("bits:64"), std::string::npos);
+}
+
+TEST_P(ProcessTest, TcpKeepaliveShowsAsYesNo) {
+  // QUIRK kept from Disque: CONFIG GET shows yes/no and CONFIG SET takes only yes/no.
+  ServerProcess server(Options());
+  ASSERT_TRUE(server.Start()) << server.error();
+  RedisClient c(server.port());
+  EXPECT_EQ(ConfigGet(c, "tcp-keepalive"), "no");
+  EXPECT_EQ(c.Command({"CONFIG", "SET", "tcp-keepalive", "yes"}).ToString(), "+OK");
+  EXPECT_EQ(ConfigGet(c, "tcp-keepalive"), "yes");
+  EXPECT_EQ(c.Command({"CONFIG", "SET", "tcp-keepalive", "60"}).ToString(),
+            "-ERR Invalid argument '60' for CONFIG SET 'tcp-keepalive'");
+  // New connections get keepalive; they still work.
+  RedisClient after(server.port());
+  EXPECT_EQ(after.Command({"PING"}).ToString(), "+PONG");
 }
 
 TEST_P(ProcessTest, VersionAndHelp) {
