@@ -266,6 +266,14 @@ bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase) {
   return plen == 0 && slen == 0;
 }
 
+std::string_view Trim(std::string_view s) {
+  constexpr std::string_view kBlanks = " \t\r\n";
+  const size_t begin = s.find_first_not_of(kBlanks);
+  if (begin == std::string_view::npos) return {};
+  const size_t end = s.find_last_not_of(kBlanks);
+  return s.substr(begin, end - begin + 1);
+}
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

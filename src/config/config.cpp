@@ -79,14 +79,6 @@ std::string FormatMemory(int64_t bytes) {
   return std::to_string(bytes);
 }
 
-std::string_view Trim(std::string_view s) {
-  constexpr std::string_view kBlanks = " \t\r\n";
-  size_t begin = s.find_first_not_of(kBlanks);
-  if (begin == std::string_view::npos) return {};
-  size_t end = s.find_last_not_of(kBlanks);
-  return s.substr(begin, end - begin + 1);
-}
-
 // Reads a whole file ("-" is stdin). nullopt with errno set on failure.
 std::optional<std::string> ReadAll(const std::string& path) {
   FILE* fp = path == "-" ? stdin : std::fopen(path.c_str(), "r");

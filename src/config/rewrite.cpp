@@ -32,14 +32,6 @@ Status IoError() {
   return Status::Error(std::string("ERR Rewriting config file: ") + std::strerror(errno));
 }
 
-std::string_view Trim(std::string_view s) {
-  constexpr std::string_view kBlanks = "\r\n\t ";
-  size_t begin = s.find_first_not_of(kBlanks);
-  if (begin == std::string_view::npos) return {};
-  size_t end = s.find_last_not_of(kBlanks);
-  return s.substr(begin, end - begin + 1);
-}
-
 // The old file, line by line, and where each directive appears in it.
 struct RewriteState {
   std::vector<std::string> lines;

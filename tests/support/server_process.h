@@ -7,25 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "support/files.h"
+
 namespace disque::test {
-
-// A temporary directory, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Writes `content` to `path` (tests use it for config files).
-void WriteFile(const std::string& path, const std::string& content);
-std::string ReadFile(const std::string& path);
 
 // A port that was free on 127.0.0.1 when asked, with port + 10000 free too (the
 // cluster bus port), in 20000..45535 so that the bus port stays a valid port. Ports are

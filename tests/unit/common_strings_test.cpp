@@ -253,5 +253,13 @@ TEST(RandomHex, LengthAndAlphabet) {
   EXPECT_EQ(RandomHex(0), "");
 }
 
+TEST(Trim, StripsSpacesTabsAndLineEnds) {
+  EXPECT_EQ(Trim("  port 7711 \r\n"), "port 7711");
+  EXPECT_EQ(Trim("\t\tx"), "x");
+  EXPECT_EQ(Trim(" \r\n\t "), "");
+  EXPECT_EQ(Trim(""), "");
+  EXPECT_EQ(Trim("a b"), "a b");
+}
+
 }  // namespace
 }  // namespace disque

@@ -16,11 +16,14 @@
 #include <vector>
 
 #include "disque/config/config.h"
+#include "support/files.h"
 
 namespace disque::config {
 namespace {
 
 namespace fs = std::filesystem;
+using test::ReadFile;
+using test::WriteFile;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kNotYesNo[] = "argument must be 'yes' or 'no'";
@@ -28,26 +31,8 @@ constexpr char kNotInteger[] = "argument couldn't be parsed into an integer";
 constexpr char kNotMemory[] = "argument must be a memory value";
 constexpr char kBadDirective[] = "Bad directive or wrong number of arguments";
 
-// Every test runs in a fresh temporary directory and gets the original cwd back, since
-// `dir` chdirs the whole process.
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    old_cwd_ = fs::current_path();
-    char tmpl[] = "/tmp/disque-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr) << std::strerror(errno);
-    fs::current_path(tmpl);
-    tmp_ = fs::current_path();  // resolved, as getcwd() reports it
-  }
-  void TearDown() override {
-    fs::current_path(old_cwd_);
-    fs::remove_all(tmp_);
-  }
-
-  static void WriteFile(const fs::path& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << content;
-  }
 
   // Loads `text` into a default Config; fails the test on error.
   Config Load(std::string_view text) {
@@ -71,8 +56,8 @@ class ConfigTest : public ::testing::Test {
   }
 
   Options options_;
-  fs::path old_cwd_;
-  fs::path tmp_;
+  test::TempCwd cwd_;           // every test runs in a fresh directory: `dir` chdirs
+  fs::path tmp_{cwd_.path()};
 };
 
 // ---------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ void AppendQuoted(std::string& out, std::string_view s);
 // Redis glob match (*, ?, [...] with ranges and ^ negation, \ escapes).
 bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase = false);
 
+// s without leading and trailing spaces, tabs, CRs and LFs (config file lines).
+std::string_view Trim(std::string_view s);
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 void ToLowerInPlace(std::string& s);
 std::string ToLower(std::string_view s);
