@@ -61,13 +61,14 @@ void TuneTcpSocket(Socket& socket, int64_t keepalive_seconds) {
 Connection::Connection(Socket socket, bool is_unix) : socket_(std::move(socket)), is_unix_(is_unix) {}
 
 asio::awaitable<size_t> Connection::Read(size_t want) {
-  // Make room: compact consumed bytes away, then grow so that at least one chunk (or the
-  // announced bulk) fits after the unconsumed bytes.
+  // Make room: compact consumed bytes away, then grow so that at least one chunk fits
+  // after the unconsumed bytes. An announced bulk (`want`) is grown toward by doubling,
+  // never all at once: a 30-byte header must not commit 512 MB before any data came.
   if (begin_ == end_) {
     begin_ = end_ = 0;
   }
   const size_t pending = end_ - begin_;
-  const size_t needed = std::max(pending + kReadChunk, want);
+  const size_t needed = std::max(pending + kReadChunk, std::min(want, 2 * in_.size()));
   if (in_.size() - end_ < kReadChunk || in_.size() < needed) {
     if (begin_ > 0) {
       std::memmove(in_.data(), in_.data() + begin_, pending);

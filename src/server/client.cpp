@@ -44,33 +44,41 @@ asio::awaitable<void> Client::Run() {
 
 asio::awaitable<void> Client::Session() {
   ShardStats& stats = shard_.stats();
+  bool need_input = true;
   while (true) {
-    const size_t n = co_await conn_.Read(parser_.bytes_wanted());
-    if (n == 0) break;
-    stats.net_input_bytes += n;
-    last_interaction_ms_ = NowMs();
-    // A query buffer past 1 GB closes the client without a reply (PROTOCOL.md 1.1).
-    if (conn_.input().size() > resp::kMaxQueryBufLen) break;
-    const bool keep_going = co_await ProcessInput();
+    if (need_input) {
+      const size_t n = co_await conn_.Read(parser_.bytes_wanted());
+      if (n == 0) break;
+      stats.net_input_bytes += n;
+      last_interaction_ms_ = NowMs();
+      // A query buffer past 1 GB closes the client without a reply (PROTOCOL.md 1.1).
+      if (conn_.input().size() > resp::kMaxQueryBufLen) break;
+    }
+    const InputState state = co_await ProcessInput();
     if (drop_reply_) conn_.output().clear();
     const size_t out = conn_.output().size();
     const bool written = co_await conn_.Flush();
     if (!written) break;
     stats.net_output_bytes += out;
-    if (!keep_going || shard_.shutting_down()) break;
+    last_interaction_ms_ = NowMs();  // a slow reader of a big reply is not idle
+    if (state == InputState::kClose || shard_.shutting_down()) break;
+    need_input = state == InputState::kNeedInput;
   }
 }
 
-asio::awaitable<bool> Client::ProcessInput() {
+asio::awaitable<Client::InputState> Client::ProcessInput() {
   resp::ReplyWriter writer(conn_.output());
   while (!close_after_reply_ && !conn_.closed()) {
+    // Replies are flushed once they pass kFlushThreshold, so a long pipeline of big
+    // replies (CLIENT LIST, COMMAND) is written in pieces, not built whole in memory.
+    if (conn_.output().size() >= kFlushThreshold) co_return InputState::kFlushFirst;
     switch (parser_.Parse(conn_.input())) {
       case resp::RequestParser::Result::kNeedMore:
-        co_return true;
+        co_return InputState::kNeedInput;
       case resp::RequestParser::Result::kError:
         writer.Error(parser_.error());
         close_after_reply_ = true;
-        co_return false;
+        co_return InputState::kClose;
       case resp::RequestParser::Result::kRequest:
         // The argument views point into the input buffer, which is not touched until
         // Consume(): Execute may suspend, but this session does not read meanwhile.
@@ -79,33 +87,53 @@ asio::awaitable<bool> Client::ProcessInput() {
         break;
     }
   }
-  co_return !close_after_reply_ && !conn_.closed();
+  co_return InputState::kClose;
 }
 
 asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args) {
   std::string& out = conn_.output();
 
-  // CLIENT PAUSE: hold every command until the pause ends.
-  if (shard_.paused_until_ms() > NowMs()) {
+  // CLIENT PAUSE: hold every command until the pause ends. Waits in slices so that a
+  // pause extended meanwhile is honoured and a client closed meanwhile (CLIENT KILL,
+  // shutdown) never runs its command.
+  while (!conn_.closed()) {
+    const int64_t remaining = shard_.paused_until_ms() - NowMs();
+    if (remaining <= 0) break;
     asio::steady_timer timer(shard_.context());
-    timer.expires_after(std::chrono::milliseconds(shard_.paused_until_ms() - NowMs()));
+    timer.expires_after(std::chrono::milliseconds(std::min<int64_t>(remaining, 100)));
     asio::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  if (conn_.closed()) co_return;
 
   const size_t reply_start = out.size();
-  const bool skip_this = skip_next_;
+  skip_current_ = skip_next_;
   skip_next_ = false;
   co_await Dispatch(args);
   last_interaction_ms_ = NowMs();
 
   // CLIENT REPLY OFF drops every reply, errors and its own +OK included; SKIP drops its
   // own reply and the next request's, whatever that request turns out to be.
-  if (reply_mode_ == ReplyMode::kOff || skip_this) out.resize(reply_start);
+  if (reply_mode_ == ReplyMode::kOff || skip_current_) out.resize(reply_start);
   if (reply_mode_ == ReplyMode::kSkipNext) {
     out.resize(reply_start);
     reply_mode_ = ReplyMode::kOn;
     skip_next_ = true;
+  }
+}
+
+void Client::set_reply_mode(ReplyMode mode) {
+  switch (mode) {
+    case ReplyMode::kOn:  // ON also cancels a pending SKIP, so its own +OK is sent
+      skip_current_ = skip_next_ = false;
+      reply_mode_ = mode;
+      break;
+    case ReplyMode::kOff:
+      reply_mode_ = mode;
+      break;
+    case ReplyMode::kSkipNext:  // ignored while OFF, as in Disque
+      if (reply_mode_ != ReplyMode::kOff) reply_mode_ = mode;
+      break;
   }
 }
 
@@ -165,9 +193,9 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
 }
 
 std::string Client::Describe(int64_t now_ms) {
-  std::string flags;
-  if (close_after_reply_) flags += 'c';
+  std::string flags;  // in Disque's order
   if (blocked()) flags += 'b';
+  if (close_after_reply_) flags += 'c';
   if (conn_.is_unix()) flags += 'U';
   if (flags.empty()) flags = "N";
   const size_t qbuf = conn_.input().size();

@@ -68,7 +68,7 @@ void CommandTable::WriteInfo(resp::ReplyWriter& reply, const Command& cmd) const
       {kFast, "fast"},
   }};
   reply.ArrayHeader(6);
-  reply.Bulk(VisibleName(cmd));
+  reply.Bulk(cmd.name);  // the table name even when renamed, as Disque's addReplyCommand
   reply.Integer(cmd.arity);
   size_t n = 0;
   for (const auto& [flag, name] : kFlagNames) n += (cmd.flags & flag) ? 1 : 0;

@@ -27,9 +27,11 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
 }
 
 Server::~Server() {
-  // Listener and signal set run on shard 0's io_context: destroy them before it.
+  // The listener runs on shard 0's io_context: destroy it before the shards.
   listener_.reset();
-  signals_.reset();
+  control_work_.reset();
+  control_.stop();
+  if (control_thread_.joinable()) control_thread_.join();
 }
 
 std::shared_ptr<const config::Config> Server::config() const {
@@ -61,8 +63,10 @@ Status Server::Listen() {
   if (Status st = listener_->Open(spec); !st.ok()) return st;
   listener_->Start();
 
-  signals_ = std::make_unique<asio::signal_set>(shards_[0]->context(), SIGTERM, SIGINT);
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
   WaitForSignal();
+  control_thread_ = std::thread([this] { control_.run(); });
   return Status::Ok();
 }
 
@@ -71,7 +75,7 @@ void Server::Run() {
 }
 
 void Server::WaitForSignal() {
-  signals_->async_wait([this](const asio::error_code& ec, int signo) {
+  signals_.async_wait([this](const asio::error_code& ec, int signo) {
     if (ec) return;
     if (shutdown_requested_.load() && signo == SIGINT) {
       spdlog::warn("You insist... exiting now.");
@@ -112,15 +116,38 @@ void Server::OnAccept(net::Socket socket, bool is_unix) {
 void Server::RequestShutdown() {
   if (shutdown_requested_.exchange(true)) return;
   spdlog::warn("User requested shutdown...");
+  undrained_shards_.store(static_cast<int>(shards_.size()));
   asio::post(shards_[0]->context(), [this] {
-    listener_->Close();
-    signals_->cancel();
+    if (listener_) listener_->Close();
     for (auto& shard : shards_) asio::post(shard->context(), [s = shard.get()] { s->BeginShutdown(); });
   });
+  asio::post(control_, [this] {
+    shutdown_deadline_.expires_after(kShutdownDeadline);
+    shutdown_deadline_.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;
+      spdlog::warn("Clients did not finish within {} s: stopping anyway", kShutdownDeadline.count());
+      forced_stop_.store(true);
+      StopAllShards();
+    });
+  });
+}
+
+void Server::ShardDrained() {
+  if (undrained_shards_.fetch_sub(1) == 1) {
+    StopAllShards();
+    asio::post(control_, [this] { shutdown_deadline_.cancel(); });
+  }
+}
+
+void Server::StopAllShards() {
+  for (auto& shard : shards_) shard->context().stop();  // io_context::stop is thread-safe
 }
 
 void Server::Wait() {
   for (auto& shard : shards_) shard->Join();
+  control_work_.reset();
+  control_.stop();
+  if (control_thread_.joinable()) control_thread_.join();
 }
 
 asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
@@ -140,6 +167,12 @@ asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
     co_await Shard::RunOn(*shard, std::move(publish));
   }
   co_return Status::Ok();
+}
+
+Status Server::RewriteConfig() {
+  std::lock_guard lock(rewrite_mu_);
+  const std::shared_ptr<const config::Config> snapshot = config();
+  return options_.Rewrite(*snapshot, info_.config_file);
 }
 
 int64_t AdjustOpenFilesLimit(int64_t maxclients) {

@@ -4,6 +4,7 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -138,12 +139,11 @@ asio::awaitable<void> Config(CommandContext& ctx) {
     ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "rewrite")) {
     if (argc != 2) co_return bad_arity();
-    const std::string& path = ctx.server.process_info().config_file;
-    if (path.empty()) {
+    if (ctx.server.process_info().config_file.empty()) {
       ctx.reply.Error(replies::kConfigNoFile);
       co_return;
     }
-    Status st = ctx.server.options().Rewrite(*ctx.server.config(), path);
+    Status st = ctx.server.RewriteConfig();
     if (st.ok()) {
       ctx.reply.Status(replies::kOk);
     } else {
@@ -232,8 +232,8 @@ asio::awaitable<void> ClientKill(CommandContext& ctx) {
     }
     const std::string_view opt = ctx.args[i], val = ctx.args[i + 1];
     if (Is(opt, "id")) {
-      auto id = ParseInt64(val);
-      if (!id || val.empty()) {
+      auto id = ParseInt64(val);  // "" parses as 0 (PROTOCOL.md 1.4): matches no client
+      if (!id) {
         ctx.reply.Error(replies::kNotInteger);
         co_return;
       }
@@ -309,7 +309,8 @@ asio::awaitable<void> ClientCmd(CommandContext& ctx) {
   } else if (Is(sub, "pause") && argc == 3) {
     auto ms = ParseTimeout(ctx, ctx.args[2]);
     if (!ms) co_return;
-    const int64_t until = MonotonicMs() + *ms;
+    const int64_t now = MonotonicMs();
+    const int64_t until = *ms > INT64_MAX - now ? INT64_MAX : now + *ms;  // saturating
     for (int i = 0; i < ctx.server.shard_count(); ++i) {
       auto pause = [until](Shard& s) {
         if (until > s.paused_until_ms()) s.set_paused_until_ms(until);
@@ -343,7 +344,11 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
     std::abort();
   } else if (Is(sub, "sleep") && argc == 3) {
     // Blocks this shard's thread, as DEBUG SLEEP blocks Disque's only thread.
-    const double seconds = std::strtod(std::string(ctx.args[2]).c_str(), nullptr);
+    // Garbage parses as 0, as strtod gives it; NaN and negatives sleep 0; the cap keeps
+    // the conversion to microseconds defined.
+    double seconds = std::strtod(std::string(ctx.args[2]).c_str(), nullptr);
+    if (!(seconds > 0)) seconds = 0;
+    seconds = std::min(seconds, 1e9);
     std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6)));
     ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "error") && argc == 3) {

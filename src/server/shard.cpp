@@ -2,6 +2,7 @@
 
 #include <asio/detached.hpp>
 #include <chrono>
+#include <cstdint>
 
 #include "disque/common/clock.h"
 #include "disque/server/client.h"
@@ -11,9 +12,6 @@ namespace disque::server {
 namespace {
 
 thread_local Shard* current_shard = nullptr;
-
-// How long a shutdown waits for busy clients to finish their writes.
-constexpr auto kDrainDeadline = std::chrono::seconds(3);
 
 }  // namespace
 
@@ -34,7 +32,7 @@ uint64_t ShardStats::Metric::Mean() const {
 }
 
 Shard::Shard(Server& server, int id)
-    : server_(server), id_(id), cron_timer_(ctx_), drain_timer_(ctx_), config_(server.config()) {
+    : server_(server), id_(id), cron_timer_(ctx_), config_(server.config()) {
   stats_.commands.resize(server.commands().commands().size());
 }
 
@@ -84,12 +82,13 @@ void Shard::Forget(Client& client) {
   clients_.erase(it);
   server_.connected_clients.fetch_sub(1, std::memory_order_relaxed);
   asio::post(ctx_, [this] { graveyard_.clear(); });
-  if (shutting_down_ && clients_.empty()) StopSoon();
+  if (shutting_down_ && clients_.empty()) ReportDrainedOnce();
 }
 
-void Shard::StopSoon() {
-  // Posted, not immediate: work already queued (freeing clients) runs first.
-  asio::post(ctx_, [this] { ctx_.stop(); });
+void Shard::ReportDrainedOnce() {
+  if (drained_reported_) return;
+  drained_reported_ = true;
+  server_.ShardDrained();
 }
 
 void Shard::ResetStats() {
@@ -125,11 +124,15 @@ void Shard::Cron() {
       server_.used_memory_peak.store(used, std::memory_order_relaxed);
     }
   }
-  const int64_t timeout_ms = config().timeout * 1000;
-  if (timeout_ms > 0) {
+  const int64_t timeout_s = config().timeout;
+  if (timeout_s > 0) {
+    // Saturating: CONFIG SET accepts any non-negative int64.
+    const int64_t timeout_ms = timeout_s > INT64_MAX / 1000 ? INT64_MAX : timeout_s * 1000;
     std::vector<Client*> idle;
     for (auto& [id, client] : clients_) {
-      if (!client->blocked() && now - client->last_interaction_ms() > timeout_ms) idle.push_back(client.get());
+      // Blocked clients are never idle; neither is one still receiving a reply.
+      if (client->blocked() || client->connection().writing()) continue;
+      if (now - client->last_interaction_ms() > timeout_ms) idle.push_back(client.get());
     }
     for (Client* client : idle) client->Close();
   }
@@ -145,14 +148,7 @@ void Shard::BeginShutdown() {
     if (!client->connection().writing()) idle.push_back(client.get());
   }
   for (Client* client : idle) client->Close();
-  if (clients_.empty()) {
-    StopSoon();
-    return;
-  }
-  drain_timer_.expires_after(kDrainDeadline);
-  drain_timer_.async_wait([this](const asio::error_code& ec) {
-    if (!ec) ctx_.stop();
-  });
+  if (clients_.empty()) ReportDrainedOnce();
 }
 
 }  // namespace disque::server

@@ -56,7 +56,7 @@ class Client {
 
   // CLIENT REPLY ON|OFF|SKIP.
   enum class ReplyMode { kOn, kOff, kSkipNext };
-  void set_reply_mode(ReplyMode mode) { reply_mode_ = mode; }
+  void set_reply_mode(ReplyMode mode);
 
   int64_t created_ms() const { return created_ms_; }
   int64_t last_interaction_ms() const { return last_interaction_ms_; }
@@ -70,9 +70,15 @@ class Client {
   // The read-execute-write loop; Run() wraps it so that the client is always closed
   // and forgotten, whatever happens.
   asio::awaitable<void> Session();
-  // Executes every complete request in the input buffer. Returns false when the session
-  // must end (close_after_reply_ was set or the connection was closed).
-  asio::awaitable<bool> ProcessInput();
+  // Executes the complete requests in the input buffer, in order, until it needs more
+  // input, the output should be flushed first, or the session must end.
+  enum class InputState {
+    kNeedInput,   // every complete request ran: read more
+    kFlushFirst,  // the output passed kFlushThreshold: write, then go on with the input
+    kClose,       // the session ends after this write
+  };
+  static constexpr size_t kFlushThreshold = 64 * 1024;
+  asio::awaitable<InputState> ProcessInput();
   // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
   asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
@@ -89,7 +95,8 @@ class Client {
   const char* last_command_ = "NULL";  // static table name, or "NULL"
   ReplyMode reply_mode_ = ReplyMode::kOn;
   bool authenticated_ = false;
-  bool skip_next_ = false;  // CLIENT REPLY SKIP: drop the next command's reply
+  bool skip_next_ = false;     // CLIENT REPLY SKIP: drop the next command's reply
+  bool skip_current_ = false;  // the command running now is the one SKIP applies to
   bool close_after_reply_ = false;
   bool drop_reply_ = false;
 };

@@ -1,12 +1,16 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "disque/common/status.h"
@@ -18,6 +22,9 @@
 namespace disque::server {
 
 inline constexpr std::string_view kDisqueVersion = "1.0-rc1";
+
+// How long a shutdown waits for busy clients to finish before it stops the shards anyway.
+inline constexpr std::chrono::seconds kShutdownDeadline{3};
 
 // The commit the binary was built from (8 hex characters; "00000000" outside git).
 std::string_view GitSha1();
@@ -33,9 +40,17 @@ struct ProcessInfo {
 // configuration. There is one per process, but it is an ordinary object passed by
 // reference (no global), so tests could run several.
 //
-// Threads: Start() spawns one thread per shard; shard 0 also runs the listeners and the
-// signal handlers. Accepted connections go to shards round robin. The calling thread
+// Threads: Run() spawns one thread per shard; shard 0 also runs the listeners. Accepted
+// connections go to shards round robin. A small control thread handles signals and the
+// shutdown deadline, so it answers even while a shard is busy. The calling thread
 // (main) only waits in Wait() for the shutdown to complete.
+//
+// Shutdown: RequestShutdown() closes the listeners and asks every shard to drain (close
+// idle clients, let busy ones finish). No shard stops before all have drained, because a
+// draining client may still be waiting on another shard (RunOn); the last shard to drain
+// stops them all. If that takes longer than kShutdownDeadline the control thread stops
+// them anyway and forced_stop() is true: cross-shard work may then still be queued, and
+// the process must exit without destroying the Server.
 //
 // Configuration: the master Config is changed only under config_mu_ (CONFIG SET, from
 // any shard); each change gets a version and is published as an immutable snapshot to
@@ -57,6 +72,10 @@ class Server {
   void Wait();
   // Starts the shutdown (SHUTDOWN, SIGTERM, SIGINT); callable from any thread, once.
   void RequestShutdown();
+  // Called once by each shard, on its thread, when it has no client left after shutdown began.
+  void ShardDrained();
+  // True when the deadline, not the drain, ended the shutdown (see above).
+  bool forced_stop() const { return forced_stop_.load(); }
 
   const CommandTable& commands() const { return commands_; }
   config::Options& options() { return options_; }
@@ -69,6 +88,10 @@ class Server {
   // CONFIG SET: changes the master config, then publishes it to every shard before
   // returning, so the caller's next command already sees it everywhere.
   asio::awaitable<Status> SetConfig(std::string name, std::string value);
+
+  // CONFIG REWRITE of the file the server was started with. Rewrites from different
+  // shards are serialized: each rewrites the whole file in place.
+  Status RewriteConfig();
 
   uint64_t NextClientId() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -84,16 +107,24 @@ class Server {
  private:
   void OnAccept(net::Socket socket, bool is_unix);
   void WaitForSignal();
+  void StopAllShards();
 
   config::Options& options_;
   const CommandTable commands_;
   const ProcessInfo info_;
   mutable std::mutex config_mu_;
+  std::mutex rewrite_mu_;  // held for the whole CONFIG REWRITE
   std::shared_ptr<const config::Config> config_;  // guarded by config_mu_
   uint64_t config_version_ = 1;                   // guarded by config_mu_
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<net::Listener> listener_;       // runs on shard 0
-  std::unique_ptr<asio::signal_set> signals_;     // runs on shard 0
+  asio::io_context control_;                      // signals and the shutdown deadline
+  asio::executor_work_guard<asio::io_context::executor_type> control_work_{control_.get_executor()};
+  std::thread control_thread_;
+  asio::signal_set signals_{control_};
+  asio::steady_timer shutdown_deadline_{control_};
+  std::atomic<int> undrained_shards_{0};
+  std::atomic<bool> forced_stop_{false};
   std::atomic<uint64_t> next_client_id_{1};
   std::atomic<size_t> next_shard_{0};
   std::atomic<bool> shutdown_requested_{false};

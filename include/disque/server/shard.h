@@ -54,8 +54,9 @@ struct ShardStats {
 // threads reach it only by posting work to the io_context (RunOn).
 //
 // Lifecycle: constructed by the Server, Start() spawns the thread and the cron timer,
-// BeginShutdown() stops idle clients and lets busy ones finish their writes, the thread
-// exits when the io_context runs out of work or the drain deadline passes, Join() waits.
+// BeginShutdown() closes idle clients and lets busy ones finish; when its last client is
+// gone the shard reports to Server::ShardDrained(), which stops every shard once all have
+// drained (or the Server's deadline passes); Join() waits for the thread.
 class Shard {
  public:
   Shard(Server& server, int id);
@@ -73,8 +74,8 @@ class Shard {
   // Starts the thread that runs the io_context.
   void Start();
   void Join();
-  // Called on this shard's thread: closes idle clients, lets others finish, then stops
-  // the io_context once every client is gone or after a deadline.
+  // Called on this shard's thread: closes idle clients and lets others finish; reports
+  // to the Server once every client is gone.
   void BeginShutdown();
   bool shutting_down() const { return shutting_down_; }
 
@@ -116,12 +117,18 @@ class Shard {
     if (Current() == &target) co_return fn(target);
     // Named, not a temporary in the co_await expression: see the GCC 12 note above.
     auto task = [&target, fn = std::move(fn)]() -> asio::awaitable<R> { co_return fn(target); };
-    co_return co_await asio::co_spawn(target.context(), std::move(task), asio::use_awaitable);
+    asio::io_context& ctx = target.context();
+    if constexpr (std::is_void_v<R>) {
+      co_await asio::co_spawn(ctx, std::move(task), asio::use_awaitable);
+    } else {
+      R result = co_await asio::co_spawn(ctx, std::move(task), asio::use_awaitable);
+      co_return result;
+    }
   }
 
  private:
   void ScheduleCron();
-  void StopSoon();
+  void ReportDrainedOnce();
   void Cron();
 
   Server& server_;
@@ -129,7 +136,6 @@ class Shard {
   asio::io_context ctx_;
   std::thread thread_;
   asio::steady_timer cron_timer_;
-  asio::steady_timer drain_timer_;
   std::shared_ptr<const config::Config> config_;
   uint64_t config_version_ = 0;
   // Live clients, owned. Forget() moves a client whose session ended to graveyard_; it
@@ -141,6 +147,7 @@ class Shard {
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
   bool shutting_down_ = false;
+  bool drained_reported_ = false;
 };
 
 }  // namespace disque::server

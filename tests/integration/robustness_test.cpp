@@ -1,0 +1,156 @@
+// Clients that push the server's edges: busy clients at shutdown, clients that never
+// read, oversized announcements, overflowing arguments. Every test runs with --threads 1
+// and --threads 4.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/redis_client.h"
+#include "support/server_process.h"
+
+namespace disque::test {
+namespace {
+
+class RobustnessTest : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.threads = GetParam();
+    server_ = std::make_unique<ServerProcess>(options);
+    ASSERT_TRUE(server_->Start()) << server_->error();
+  }
+  int port() const { return server_->port(); }
+
+  // A request repeated `n` times, sent without reading any reply.
+  static std::string Repeat(const std::string& request, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += request;
+    return out;
+  }
+
+  // True once the server is blocked writing to a client that does not read: a write is
+  // in progress and the bytes written have not moved for 300 ms (socket buffers full).
+  bool WaitUntilStuckWriting() {
+    int64_t last = -1;
+    auto last_change = std::chrono::steady_clock::now();
+    return WaitFor(
+        [&] {
+          RedisClient c(port());
+          const bool writing = c.Command({"CLIENT", "LIST"}).str.find("events=rw") != std::string::npos;
+          const std::string info = c.Command({"INFO", "stats"}).str;
+          const size_t at = info.find("total_net_output_bytes:");
+          const int64_t out = at == std::string::npos ? -1 : std::stoll(info.substr(at + 23));
+          const auto now = std::chrono::steady_clock::now();
+          // Our own INFO and CLIENT LIST replies add a little: only large moves count.
+          if (last < 0 || out - last > 100000) {
+            last = out;
+            last_change = now;
+          }
+          return writing && now - last_change > std::chrono::milliseconds(300);
+        },
+        std::chrono::seconds(30));
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+};
+
+int64_t InfoField(RedisClient& c, const std::string& field) {
+  const std::string info = c.Command({"INFO"}).str;
+  const size_t at = info.find(field + ":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(info.substr(at + field.size() + 1));
+}
+
+// Cross-shard commands (INFO, CLIENT LIST fan out to every shard) in flight when the
+// shutdown starts: no shard may stop while another still waits on it.
+TEST_P(RobustnessTest, ShutdownWithCrossShardCommandsInFlight) {
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 8; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(port()));
+    ASSERT_TRUE(conns.back()->Send(Repeat("INFO\r\nCLIENT LIST\r\n", 50)));
+  }
+  for (auto& conn : conns) EXPECT_FALSE(conn->Read(1, 5000).empty()) << "the server is serving them";
+  const int status = server_->Stop(SIGTERM, std::chrono::seconds(20));
+  ASSERT_NE(status, -1) << "did not exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << server_->log();
+}
+
+// A client that never reads its replies holds the drain until the deadline; a second
+// SIGINT meanwhile exits at once, with status 1.
+TEST_P(RobustnessTest, SecondSigintExitsAtOnceWhileDraining) {
+  RawConnection hog(port());
+  ASSERT_TRUE(hog.Send(Repeat("COMMAND\r\n", 20000)));  // ~20 MB of replies, never read
+  ASSERT_TRUE(WaitUntilStuckWriting());
+  ASSERT_EQ(kill(server_->pid(), SIGINT), 0);
+  ASSERT_TRUE(WaitFor([&] { return server_->log().find("Received SIGINT") != std::string::npos; }));
+  ASSERT_EQ(kill(server_->pid(), SIGINT), 0);
+  const int status = server_->WaitExit(std::chrono::seconds(10));
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "exit " << status << "\n" << server_->log();
+}
+
+// A client that never reads does not stop the shutdown for more than the deadline.
+TEST_P(RobustnessTest, ShutdownDeadlineWithAClientThatNeverReads) {
+  RawConnection hog(port());
+  ASSERT_TRUE(hog.Send(Repeat("COMMAND\r\n", 20000)));
+  ASSERT_TRUE(WaitUntilStuckWriting());
+  const int status = server_->Stop(SIGTERM, std::chrono::seconds(20));
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_NE(server_->log().find("stopping anyway"), std::string::npos) << server_->log();
+}
+
+// A bulk length announced in a 30-byte header is not allocated before its data comes.
+TEST_P(RobustnessTest, AnnouncedBulkIsNotAllocatedUpFront) {
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 8; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(port()));
+    ASSERT_TRUE(conns.back()->Send("*2\r\n$4\r\nPING\r\n$536870000\r\nx"));
+  }
+  RedisClient c(port());
+  ASSERT_TRUE(WaitFor([&] { return InfoField(c, "connected_clients") == 9; }));
+  EXPECT_LT(InfoField(c, "used_memory"), 64LL * 1024 * 1024) << "8 x 512 MB announced, a few bytes sent";
+}
+
+TEST_P(RobustnessTest, ClientPauseWithHugeTimeoutStillPauses) {
+  RedisClient admin(port());
+  ASSERT_EQ(admin.Command({"CLIENT", "PAUSE", "9223372036854775807"}).ToString(), "+OK");
+  RawConnection other(port());
+  ASSERT_TRUE(other.Send("PING\r\n"));
+  EXPECT_EQ(other.Read(7, 300), "") << "an overflowing deadline must not end the pause";
+  // The paused clients must not keep the shutdown (done by the fixture) from completing.
+}
+
+TEST_P(RobustnessTest, HugeIdleTimeoutDoesNotOverflow) {
+  RedisClient admin(port());
+  ASSERT_EQ(admin.Command({"CONFIG", "SET", "timeout", "18446744073709552"}).ToString(), "+OK");
+  RawConnection idle(port());
+  bool closed = false;
+  idle.ReadUntilClose(&closed, 1500);  // several cron runs
+  EXPECT_FALSE(closed) << "an idle client was closed: the timeout overflowed";
+}
+
+TEST_P(RobustnessTest, ClientReplySkipIsIgnoredWhileOffAndCancelledByOn) {
+  RawConnection off(port());
+  ASSERT_TRUE(off.Send("CLIENT REPLY OFF\r\nCLIENT REPLY SKIP\r\nPING a\r\nPING b\r\nCLIENT REPLY ON\r\n"));
+  EXPECT_EQ(off.Read(5), "+OK\r\n");
+  RawConnection on(port());
+  ASSERT_TRUE(on.Send("CLIENT REPLY SKIP\r\nCLIENT REPLY ON\r\nPING c\r\n"));
+  EXPECT_EQ(on.Read(12), "+OK\r\n$1\r\nc\r\n");
+}
+
+TEST_P(RobustnessTest, ClientKillEmptyIdParsesAsZero) {
+  RedisClient c(port());
+  EXPECT_EQ(c.Command({"CLIENT", "KILL", "ID", ""}).ToString(), ":0");
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, RobustnessTest, ::testing::Values(1, 4));
+
+}  // namespace
+}  // namespace disque::test
