@@ -188,10 +188,18 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
   return std::max<int64_t>(1, static_cast<int64_t>(limit.rlim_cur) - kReservedFds);
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Sanitizer builds replace malloc: glibc's mallinfo2 would walk arenas nobody uses (and
+// crashes doing so under ASan). Ask the sanitizer's allocator instead.
+// Exported by libasan and libtsan (GCC ships no header for it).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+uint64_t UsedMemory() { return __sanitizer_get_current_allocated_bytes(); }
+#else
 uint64_t UsedMemory() {
   struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
 }
+#endif
 
 uint64_t ResidentSetSize() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
