@@ -20,25 +20,14 @@
 
 #include "support/redis_client.h"
 #include "support/server_process.h"
+#include "support/server_test.h"
 
 namespace disque::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ProtocolTest : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    ServerOptions options;
-    options.threads = GetParam();
-    server_ = std::make_unique<ServerProcess>(options);
-    ASSERT_TRUE(server_->Start()) << server_->error();
-  }
-
-  int port() const { return server_->port(); }
-
-  std::unique_ptr<ServerProcess> server_;
-};
+using ProtocolTest = ServerTest;
 
 // "$<len>\r\n<text>\r\n": the bytes of a bulk reply.
 std::string Bulk(const std::string& text) {

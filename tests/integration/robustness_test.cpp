@@ -13,19 +13,13 @@
 
 #include "support/redis_client.h"
 #include "support/server_process.h"
+#include "support/server_test.h"
 
 namespace disque::test {
 namespace {
 
-class RobustnessTest : public ::testing::TestWithParam<int> {
+class RobustnessTest : public ServerTest {
  protected:
-  void SetUp() override {
-    ServerOptions options;
-    options.threads = GetParam();
-    server_ = std::make_unique<ServerProcess>(options);
-    ASSERT_TRUE(server_->Start()) << server_->error();
-  }
-  int port() const { return server_->port(); }
 
   // A request repeated `n` times, sent without reading any reply.
   static std::string Repeat(const std::string& request, int n) {
@@ -57,7 +51,6 @@ class RobustnessTest : public ::testing::TestWithParam<int> {
         std::chrono::seconds(30));
   }
 
-  std::unique_ptr<ServerProcess> server_;
 };
 
 int64_t InfoField(RedisClient& c, const std::string& field) {
