@@ -39,7 +39,7 @@ asio::awaitable<void> Client::Run() {
     spdlog::warn("Client {} session failed: {}", addr_, e.what());
   }
   conn_.Close();
-  shard_.Forget(*this);  // deletes this client after the coroutine returns
+  shard_.Forget(*this);  // frees this client after the coroutine returns
 }
 
 asio::awaitable<void> Client::Session() {

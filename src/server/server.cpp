@@ -29,6 +29,10 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
 Server::~Server() {
   // The listener runs on shard 0's io_context: destroy it before the shards.
   listener_.reset();
+  StopControlThread();
+}
+
+void Server::StopControlThread() {
   control_work_.reset();
   control_.stop();
   if (control_thread_.joinable()) control_thread_.join();
@@ -145,9 +149,7 @@ void Server::StopAllShards() {
 
 void Server::Wait() {
   for (auto& shard : shards_) shard->Join();
-  control_work_.reset();
-  control_.stop();
-  if (control_thread_.joinable()) control_thread_.join();
+  StopControlThread();
 }
 
 asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {

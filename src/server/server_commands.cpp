@@ -178,22 +178,20 @@ struct KillFilter {
 
 // Kills the matching clients of one shard; runs on that shard's thread.
 int64_t KillOnShard(Shard& shard, const KillFilter& filter) {
-  std::vector<Client*> victims;
+  int64_t killed = 0;
   for (auto& [id, client] : shard.clients()) {
     if (filter.id && *filter.id != id) continue;
     if (filter.addr && *filter.addr != client->addr()) continue;
     if (filter.skip_me && id == filter.me) continue;
-    victims.push_back(client.get());
-  }
-  for (Client* client : victims) {
     // The caller itself gets its reply first; others are closed now.
-    if (client->id() == filter.me) {
+    if (id == filter.me) {
       client->CloseAfterReply();
     } else {
       client->Close();
     }
+    ++killed;
   }
-  return static_cast<int64_t>(victims.size());
+  return killed;
 }
 
 asio::awaitable<int64_t> KillClients(Server& server, KillFilter filter) {

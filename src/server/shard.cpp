@@ -128,26 +128,23 @@ void Shard::Cron() {
   if (timeout_s > 0) {
     // Saturating: CONFIG SET accepts any non-negative int64.
     const int64_t timeout_ms = timeout_s > INT64_MAX / 1000 ? INT64_MAX : timeout_s * 1000;
-    std::vector<Client*> idle;
     for (auto& [id, client] : clients_) {
       // Blocked clients are never idle; neither is one still receiving a reply.
       if (client->blocked() || client->connection().writing()) continue;
-      if (now - client->last_interaction_ms() > timeout_ms) idle.push_back(client.get());
+      if (now - client->last_interaction_ms() > timeout_ms) client->Close();
     }
-    for (Client* client : idle) client->Close();
   }
 }
 
 void Shard::BeginShutdown() {
   shutting_down_ = true;
   cron_timer_.cancel();
-  // Idle clients (waiting for input) are closed now; a client that is executing or
-  // writing finishes its batch and then sees shutting_down() and ends its session.
-  std::vector<Client*> idle;
+  // Every client not in the middle of a write is closed now (one suspended in a command
+  // still finishes it, then fails to write); a writing client finishes its batch, then
+  // sees shutting_down() and ends its session.
   for (auto& [id, client] : clients_) {
-    if (!client->connection().writing()) idle.push_back(client.get());
+    if (!client->connection().writing()) client->Close();
   }
-  for (Client* client : idle) client->Close();
   if (clients_.empty()) ReportDrainedOnce();
 }
 

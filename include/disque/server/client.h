@@ -31,6 +31,9 @@ class Client {
   Client(Shard& shard, uint64_t id, net::Socket socket, bool is_unix);
 
   asio::awaitable<void> Run();
+  // Closes the socket. Never frees or unregisters the client synchronously (its session
+  // notices at its next await, and Asio runs no handler inline), so callers may close
+  // clients while iterating over Shard::clients().
   void Close();
 
   uint64_t id() const { return id_; }

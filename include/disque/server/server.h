@@ -108,6 +108,7 @@ class Server {
   void OnAccept(net::Socket socket, bool is_unix);
   void WaitForSignal();
   void StopAllShards();
+  void StopControlThread();
 
   config::Options& options_;
   const CommandTable commands_;
