@@ -1,0 +1,78 @@
+#include "disque/common/hash.h"
+
+#include <cstring>
+#include <random>
+
+namespace disque {
+namespace {
+
+inline uint64_t Rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+inline void SipRound(uint64_t& v0, uint64_t& v1, uint64_t& v2, uint64_t& v3) {
+  v0 += v1;
+  v1 = Rotl(v1, 13);
+  v1 ^= v0;
+  v0 = Rotl(v0, 32);
+  v2 += v3;
+  v3 = Rotl(v3, 16);
+  v3 ^= v2;
+  v0 += v3;
+  v3 = Rotl(v3, 21);
+  v3 ^= v0;
+  v2 += v1;
+  v1 = Rotl(v1, 17);
+  v1 ^= v2;
+  v2 = Rotl(v2, 32);
+}
+
+inline uint64_t LoadLe64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace
+
+uint64_t SipHash24(const SipKey& key, std::string_view data) {
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t len = data.size();
+  uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
+  uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
+  uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
+  uint64_t v3 = 0x7465646279746573ULL ^ key[1];
+  const size_t full = len & ~size_t{7};
+  for (size_t i = 0; i < full; i += 8) {
+    const uint64_t m = LoadLe64(in + i);
+    v3 ^= m;
+    SipRound(v0, v1, v2, v3);
+    SipRound(v0, v1, v2, v3);
+    v0 ^= m;
+  }
+  uint64_t b = static_cast<uint64_t>(len) << 56;
+  for (size_t i = 0; i < (len & 7); ++i) b |= static_cast<uint64_t>(in[full + i]) << (8 * i);
+  v3 ^= b;
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  v0 ^= b;
+  v2 ^= 0xff;
+  for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+SipKey RandomSipKey() {
+  std::random_device rd;  // getrandom(2) on Linux
+  SipKey key{};
+  for (auto& k : key) k = (static_cast<uint64_t>(rd()) << 32) | rd();
+  return key;
+}
+
+uint16_t Crc16(std::string_view data) {
+  uint16_t crc = 0;
+  for (unsigned char c : data) {
+    crc ^= static_cast<uint16_t>(c) << 8;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : static_cast<uint16_t>(crc << 1);
+  }
+  return crc;
+}
+
+}  // namespace disque

@@ -1,0 +1,486 @@
+#include "disque/engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <new>
+#include <queue>
+
+namespace disque::engine {
+namespace {
+
+constexpr uint16_t kCounterMax = UINT16_MAX;
+
+void Saturating(uint16_t& counter) {
+  if (counter < kCounterMax) ++counter;
+}
+
+}  // namespace
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kWaitRepl: return "wait-repl";
+    case JobState::kActive: return "active";
+    case JobState::kQueued: return "queued";
+    case JobState::kAcked: return "acked";
+  }
+  return "unknown";
+}
+
+std::string_view PauseName(uint8_t flags) {
+  switch (flags & kPauseAll) {
+    case kPauseIn: return "in";
+    case kPauseOut: return "out";
+    case kPauseAll: return "all";
+    default: return "none";
+  }
+}
+
+size_t Queue::live_waiters() const {
+  size_t n = 0;
+  for (const auto& w : waiters) n += w->live();
+  return n;
+}
+
+Job* Job::Create(std::string_view queue, std::string_view body) {
+  void* mem = ::operator new(sizeof(Job) + queue.size() + body.size());
+  Job* job = new (mem) Job();
+  job->queue_len = static_cast<uint32_t>(queue.size());
+  job->body_len = static_cast<uint32_t>(body.size());
+  if (!queue.empty()) std::memcpy(job->Data(), queue.data(), queue.size());
+  if (!body.empty()) std::memcpy(job->Data() + queue.size(), body.data(), body.size());
+  return job;
+}
+
+void Job::Destroy(Job* job) {
+  job->~Job();
+  ::operator delete(job);
+}
+
+int MemoryWarningLevel(uint64_t used, uint64_t maxmemory) {
+  // Integer thresholds as Disque computes them: maxmemory/100*75 and maxmemory/100*95.
+  if (used > maxmemory / 100 * 95) return 2;
+  if (used > maxmemory / 100 * 75) return 1;
+  return 0;
+}
+
+Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed)
+    : clock_(clock), node_id_(node_id), key_(key), ids_(node_id, key), rng_(seed) {}
+
+// Blocked clients are not woken: the engine goes away with its shard.
+Engine::~Engine() { Clear(false); }
+
+// ---------------------------------------------------------------------------- jobs
+
+Result<const Job*> Engine::AddJob(const AddJobArgs& args) {
+  if (Queue* q = FindQueue(args.queue)) {
+    if (args.maxlen > 0 && static_cast<int64_t>(q->length()) >= args.maxlen) {
+      return Status(Code::kMaxLen, "Queue is already longer than the specified MAXLEN count");
+    }
+    if (q->pause & kPauseIn) return Status(Code::kPaused, "Queue paused in input, try later");
+  }
+  const int64_t now = NowMs();
+  Job* job = Job::Create(args.queue, args.body);
+  // ctime is strictly increasing per shard, so jobs of one queue keep their order.
+  uint64_t ctime = static_cast<uint64_t>(now) * 1000000;
+  if (ctime <= last_ctime_) ctime = last_ctime_ + 1;
+  last_ctime_ = ctime;
+  job->ctime = ctime;
+  job->etime = static_cast<uint32_t>(now / 1000 + args.ttl);  // wraps, as in Disque
+  job->delay = args.delay;
+  job->retry = args.retry;
+  job->repl = args.repl;
+  job->state = JobState::kActive;
+  job->qtime_ms = now + static_cast<int64_t>(args.delay > 0 ? args.delay : args.retry) * 1000;
+  const uint16_t slot = QueueSlot(args.queue);
+  do {
+    job->id = ids_.Next(slot, args.ttl, args.retry > 0);
+  } while (Find(job->id) != nullptr);
+  jobs_.Insert(job);
+  job_bytes_ += job->allocation_size();
+  if (args.delay == 0) {
+    Enqueue(*job, false);  // schedules it too
+  } else {
+    Reschedule(*job);
+  }
+  return static_cast<const Job*>(job);
+}
+
+Job* Engine::Find(const JobId& id) const {
+  return jobs_.Find(id.hash(), [&id](const Job& j) { return j.id == id; });
+}
+
+Job* Engine::Find(std::string_view id_text) const {
+  const std::optional<JobId> id = JobId::Parse(id_text);
+  return id ? Find(*id) : nullptr;
+}
+
+bool Engine::Ack(std::string_view id_text) {
+  Job* job = Find(id_text);
+  if (job == nullptr || job->state == JobState::kAcked) return false;
+  // With no other node holding a copy, garbage collection completes at once.
+  DeleteJob(job);
+  return true;
+}
+
+bool Engine::Delete(std::string_view id_text) {
+  Job* job = Find(id_text);
+  if (job == nullptr) return false;
+  DeleteJob(job);
+  return true;
+}
+
+bool Engine::Requeue(std::string_view id_text, bool nack) {
+  Job* job = Find(id_text);
+  if (job == nullptr || job->state != JobState::kActive) return false;
+  return Enqueue(*job, nack);
+}
+
+bool Engine::Dequeue(std::string_view id_text) {
+  Job* job = Find(id_text);
+  if (job == nullptr || job->state != JobState::kQueued) return false;
+  RemoveFromQueue(*job);  // qtime is kept: requeued later unless acked
+  return true;
+}
+
+Result<int64_t> Engine::Working(std::string_view id_text) {
+  Job* job = Find(id_text);
+  if (job == nullptr) return Status(Code::kNoJob, "Job not known in the context of this node.");
+  const int64_t now = NowMs();
+  const auto ctime_ms = static_cast<int64_t>(job->ctime / 1000000);
+  const int64_t total = static_cast<int64_t>(job->etime) * 1000 - ctime_ms;
+  const int64_t elapsed = now - ctime_ms;
+  if (total > 0 && elapsed > total / 2) {
+    return Status(Code::kTooLate,
+                  "Half of job TTL already elapsed, you are no longer allowed to postpone the next delivery.");
+  }
+  if (job->state == JobState::kQueued) RemoveFromQueue(*job);
+  if (job->retry != 0 && job->qtime_ms != 0) SetRequeueTime(*job, now);
+  return static_cast<int64_t>(job->retry);
+}
+
+void Engine::DeleteJob(Job* job) {
+  if (job->state == JobState::kQueued) RemoveFromQueue(*job);
+  if (JobSchedule::Contains(job)) schedule_.Erase(job);
+  jobs_.Erase(job);
+  job_bytes_ -= job->allocation_size();
+  Job::Destroy(job);
+}
+
+bool Engine::Enqueue(Job& job, bool nack) {
+  if (job.state == JobState::kQueued || job.qtime_ms == 0) return false;
+  if (job.retry == 0 && (job.flags & kJobDelivered)) return false;
+  Queue& q = GetOrCreateQueue(job.queue());
+  const int64_t now = NowMs();
+  job.state = JobState::kQueued;
+  if (job.retry > 0) {
+    job.flags |= kJobWillQueue;
+    job.qtime_ms = now + static_cast<int64_t>(job.retry) * 1000 + Jitter();
+  } else {
+    job.qtime_ms = 0;
+  }
+  // The first queueing here is free; every later one counts (and, in a cluster, is
+  // announced with QUEUED).
+  if ((job.flags & kJobBcastQueued) || nack) {
+    Saturating(nack ? job.nacks : job.additional_deliveries);
+  } else {
+    job.flags |= kJobBcastQueued;
+  }
+  q.jobs.Push(&job);
+  ++q.jobs_in;
+  q.atime_ms = now;
+  Reschedule(job);
+  ServeWaiters(q);
+  return true;
+}
+
+void Engine::RemoveFromQueue(Job& job) {
+  if (Queue* q = FindQueue(job.queue())) {
+    if (JobQueueHeap::Contains(&job)) q->jobs.Erase(&job);
+  }
+  job.state = JobState::kActive;
+  Reschedule(job);
+}
+
+Job* Engine::PopForDelivery(Queue& q) {
+  Job* job = q.jobs.Pop();
+  job->state = JobState::kActive;
+  job->flags |= kJobDelivered;
+  ++q.jobs_out;
+  q.atime_ms = NowMs();
+  Reschedule(*job);
+  return job;
+}
+
+void Engine::ServeWaiters(Queue& q) {
+  while (!q.jobs.empty() && !(q.pause & kPauseOut) && !q.waiters.empty()) {
+    std::shared_ptr<Waiter> waiter = std::move(q.waiters.front());
+    q.waiters.pop_front();
+    if (!waiter->Claim()) continue;  // served elsewhere, timed out or gone
+    waiter->Deliver(PopForDelivery(q));
+  }
+}
+
+void Engine::SetRequeueTime(Job& job, int64_t now_ms) {
+  job.qtime_ms = now_ms + static_cast<int64_t>(job.retry) * 1000 + Jitter();
+  job.flags |= kJobWillQueue;
+  Reschedule(job);
+}
+
+void Engine::Reschedule(Job& job) {
+  int64_t wake = static_cast<int64_t>(job.etime) * 1000 + 1000;  // expiry check
+  const bool live = job.state == JobState::kActive || job.state == JobState::kQueued;
+  if (live && job.qtime_ms != 0) {
+    const int64_t t = (job.flags & kJobWillQueue) ? job.qtime_ms - kWillQueueAdvanceMs : job.qtime_ms;
+    wake = std::min(wake, t);
+  }
+  job.awake_ms = wake;
+  if (JobSchedule::Contains(&job)) {
+    schedule_.Update(&job);
+  } else {
+    schedule_.Push(&job);
+  }
+}
+
+int64_t Engine::Jitter() {
+  // rand() % 500 - 250 in Disque: uniform in [-250, +249] ms.
+  return static_cast<int64_t>(rng_() % kRequeueJitterMs) - kRequeueJitterMs / 2;
+}
+
+// ---------------------------------------------------------------------------- queues
+
+uint64_t Engine::QueueHash(std::string_view name) const { return SipHash24(key_, name); }
+
+Queue* Engine::FindQueue(std::string_view name) const {
+  return queues_.Find(QueueHash(name), [name](const Queue& q) { return q.name == name; });
+}
+
+Queue& Engine::GetOrCreateQueue(std::string_view name) {
+  const uint64_t hash = QueueHash(name);
+  if (Queue* q = queues_.Find(hash, [name](const Queue& q2) { return q2.name == name; })) return *q;
+  auto* q = new Queue();
+  q->name.assign(name);
+  q->hash = hash;
+  q->ctime_ms = q->atime_ms = NowMs();
+  queues_.Insert(q);
+  return *q;
+}
+
+void Engine::DestroyQueue(Queue* q) {
+  queues_.Erase(q);
+  delete q;
+}
+
+void Engine::Fetch(std::string_view name, size_t max, std::vector<const Job*>& out) {
+  Queue& q = GetOrCreateQueue(name);
+  if (q.pause & kPauseOut) return;
+  for (size_t i = 0; i < max && !q.jobs.empty(); ++i) out.push_back(PopForDelivery(q));
+}
+
+size_t Engine::Fetchable(std::string_view name) {
+  Queue& q = GetOrCreateQueue(name);
+  return (q.pause & kPauseOut) ? 0 : q.length();
+}
+
+void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>& out) const {
+  const Queue* q = FindQueue(name);
+  if (q == nullptr || count == 0 || q->jobs.empty()) return;
+  const auto& heap = q->jobs.items();
+  if (count > 0) {
+    // The k smallest of a binary heap in order, in O(k log k): expand a frontier of
+    // heap positions, smallest first.
+    auto greater = [&heap](uint32_t a, uint32_t b) { return JobQueueOrder()(heap[b], heap[a]); };
+    std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> frontier(greater);
+    frontier.push(0);
+    while (!frontier.empty() && static_cast<int64_t>(out.size()) < count) {
+      const uint32_t i = frontier.top();
+      frontier.pop();
+      out.push_back(heap[i]);
+      for (uint32_t c : {2 * i + 1, 2 * i + 2}) {
+        if (c < heap.size()) frontier.push(c);
+      }
+    }
+  } else {
+    // The tail is not at hand in a min-heap: select the k largest in O(n log k).
+    // QPEEK with a negative count is an inspection tool, not a hot path.
+    const auto k = static_cast<size_t>(-(count + 1)) + 1;
+    auto cmp = [](const Job* a, const Job* b) { return JobQueueOrder()(b, a); };  // min on top
+    std::priority_queue<const Job*, std::vector<const Job*>, decltype(cmp)> best(cmp);
+    for (const Job* job : heap) {
+      if (best.size() < k) {
+        best.push(job);
+      } else if (JobQueueOrder()(best.top(), job)) {
+        best.pop();
+        best.push(job);
+      }
+    }
+    const size_t first = out.size();
+    while (!best.empty()) {
+      out.push_back(best.top());
+      best.pop();
+    }
+    std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());  // newest first
+  }
+}
+
+uint8_t Engine::Pause(std::string_view name, std::optional<uint8_t> flags) {
+  Queue* q = FindQueue(name);
+  if (!flags) return q ? q->pause : 0;
+  if (q == nullptr) {
+    if (*flags == 0) return 0;
+    q = &GetOrCreateQueue(name);
+  }
+  q->pause = *flags;
+  ServeWaiters(*q);  // clearing an output pause serves the waiting clients
+  return q->pause;
+}
+
+// ---------------------------------------------------------------------------- blocking
+
+void Engine::Block(std::string_view name, std::shared_ptr<Waiter> waiter) {
+  Queue& q = GetOrCreateQueue(name);
+  q.waiters.push_back(std::move(waiter));
+  ServeWaiters(q);
+}
+
+void Engine::Unblock(std::string_view name, const Waiter* waiter) {
+  Queue* q = FindQueue(name);
+  if (q == nullptr) return;
+  std::erase_if(q->waiters, [waiter](const std::shared_ptr<Waiter>& w) { return w.get() == waiter; });
+  // A queue whose last blocked client leaves is checked at once against the normal rule.
+  if (q->waiters.empty() && QueueEvictable(*q, NowMs(), kQueueMaxIdleMs)) DestroyQueue(q);
+}
+
+// ---------------------------------------------------------------------------- time
+
+void Engine::ProcessTimers() {
+  const int64_t now = NowMs();
+  const int64_t now_s = now / 1000;
+  for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
+    Job* job = schedule_.top();
+    if (job->awake_ms > now) break;
+    if (static_cast<int64_t>(job->etime) <= now_s) {  // expired: every node expires its own copy
+      DeleteJob(job);
+      continue;
+    }
+    const bool live = job->state == JobState::kActive || job->state == JobState::kQueued;
+    if (live && (job->flags & kJobWillQueue) && job->qtime_ms - kWillQueueAdvanceMs <= now) {
+      job->flags &= static_cast<uint8_t>(~kJobWillQueue);  // the cluster sends WILLQUEUE here
+    }
+    if (job->state == JobState::kActive && job->qtime_ms != 0 && job->qtime_ms <= now) {
+      const Queue* q = FindQueue(job->queue());
+      if (q != nullptr && (q->pause & kPauseIn) && job->retry != 0) {
+        SetRequeueTime(*job, now);  // postponed while the queue is paused in input
+      } else if (!Enqueue(*job, false)) {
+        job->qtime_ms = 0;  // a delivered at-most-once job: never queued again
+      }
+    } else if (job->state == JobState::kQueued && job->qtime_ms != 0 && job->qtime_ms <= now &&
+               job->retry > 0) {
+      SetRequeueTime(*job, now);  // still unconsumed here: nothing to requeue yet
+    }
+    // Whatever happened, the job must leave the due part of the schedule.
+    if (Find(job->id) == job) {
+      Reschedule(*job);
+      if (job->awake_ms <= now) {
+        job->awake_ms = now + 1;
+        schedule_.Update(job);
+      }
+    }
+  }
+}
+
+int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top()->awake_ms; }
+
+bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms) const {
+  return q.jobs.empty() && q.waiters.empty() && q.pause == 0 && now_ms - q.atime_ms >= max_idle_ms;
+}
+
+void Engine::EvictIdleQueues(int memory_level) {
+  const int64_t max_idle = memory_level >= 2 ? 2000 : memory_level == 1 ? kQueueMaxIdleMs / 30 : kQueueMaxIdleMs;
+  const int64_t now = NowMs();
+  // A slice of the table per call, resuming where the last call stopped.
+  std::vector<Queue*> victims;
+  for (int steps = 0; steps < 64; ++steps) {
+    evict_cursor_ = queues_.ScanBucket(evict_cursor_, [&](Queue* q) {
+      // Stale waiters (claimed elsewhere) do not keep a queue alive.
+      std::erase_if(q->waiters, [](const std::shared_ptr<Waiter>& w) { return !w->live(); });
+      if (QueueEvictable(*q, now, max_idle)) victims.push_back(q);
+    });
+    if (evict_cursor_ == kScanEnd) {
+      evict_cursor_ = 0;
+      break;
+    }
+  }
+  for (Queue* q : victims) DestroyQueue(q);
+}
+
+size_t Engine::EvictForMemory(size_t bytes) {
+  const auto start = std::chrono::steady_clock::now();
+  size_t freed = 0;
+  int fruitless = 0;
+  while (freed < bytes && jobs_.size() > 0) {
+    Job* job = jobs_.Random(rng_());
+    const bool evictable = job->state == JobState::kAcked ||
+                           (job->retry == 0 && (job->flags & kJobDelivered) && job->state != JobState::kQueued);
+    if (evictable) {
+      freed += job->allocation_size();
+      DeleteJob(job);
+      fruitless = 0;
+    } else if (++fruitless > 10) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(1)) break;
+  }
+  if (jobs_.size() == 0 && freed < bytes) {
+    Queue* victim = nullptr;
+    const int64_t now = NowMs();
+    queues_.ForEach([&](Queue* q) {
+      if (victim == nullptr && QueueEvictable(*q, now, 0)) victim = q;
+    });
+    if (victim != nullptr) {
+      freed += sizeof(Queue) + victim->name.size();
+      DestroyQueue(victim);
+    }
+  }
+  return freed;
+}
+
+void Engine::Flush() { Clear(true); }
+
+void Engine::Clear(bool wake_waiters) {
+  std::vector<Queue*> queues;
+  queues_.ForEach([&queues](Queue* q) { queues.push_back(q); });
+  queues_.Clear();
+  for (Queue* q : queues) q->jobs.Clear();  // before the jobs are freed
+  std::vector<Job*> jobs;
+  jobs.reserve(jobs_.size());
+  jobs_.ForEach([&jobs](Job* j) { jobs.push_back(j); });
+  schedule_.Clear();
+  jobs_.Clear();
+  for (Job* job : jobs) Job::Destroy(job);
+  job_bytes_ = 0;
+  for (Queue* q : queues) {
+    if (wake_waiters) {
+      for (auto& waiter : q->waiters) {
+        if (waiter->Claim()) waiter->Deliver(nullptr);
+      }
+    }
+    delete q;
+  }
+  evict_cursor_ = 0;
+}
+
+std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
+  if (job.qtime_ms == 0) return std::nullopt;
+  return std::max<int64_t>(0, job.qtime_ms - NowMs());
+}
+
+std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {
+  if (!JobSchedule::Contains(&job)) return std::nullopt;
+  return std::max<int64_t>(0, job.awake_ms - NowMs());
+}
+
+int64_t Engine::TtlLeft(const Job& job) const {
+  return std::max<int64_t>(0, static_cast<int64_t>(job.etime) - NowMs() / 1000);
+}
+
+}  // namespace disque::engine

@@ -1,0 +1,141 @@
+#include "disque/engine/job_id.h"
+
+namespace disque::engine {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int HexValue(char c) {  // canonical (lowercase) only
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+void FormatHex(const uint8_t* in, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[in[i] >> 4];
+    out[2 * i + 1] = kHex[in[i] & 15];
+  }
+}
+
+bool ParseHex(const char* in, size_t n, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const int hi = HexValue(in[2 * i]), lo = HexValue(in[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>((hi << 4) | lo);
+  }
+  return true;
+}
+
+}  // namespace
+
+void JobId::Format(char* out) const {
+  out[0] = 'D';
+  out[1] = '-';
+  FormatHex(bytes.data(), 4, out + 2);
+  out[10] = '-';
+  for (int g = 0; g < 6; ++g) {  // 6 groups of 3 bytes -> 4 characters
+    const uint8_t* b = bytes.data() + 4 + 3 * g;
+    const uint32_t v = (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | b[2];
+    char* o = out + 11 + 4 * g;
+    o[0] = kBase64[(v >> 18) & 63];
+    o[1] = kBase64[(v >> 12) & 63];
+    o[2] = kBase64[(v >> 6) & 63];
+    o[3] = kBase64[v & 63];
+  }
+  out[35] = '-';
+  FormatHex(bytes.data() + 22, 2, out + 36);
+}
+
+std::string JobId::ToString() const {
+  std::string s(kJobIdLen, '\0');
+  Format(s.data());
+  return s;
+}
+
+std::optional<JobId> JobId::Parse(std::string_view text) {
+  if (!IsValidJobIdFormat(text)) return std::nullopt;
+  JobId id;
+  if (!ParseHex(text.data() + 2, 4, id.bytes.data())) return std::nullopt;
+  for (int g = 0; g < 6; ++g) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int d = Base64Value(text[11 + 4 * g + i]);
+      if (d < 0) return std::nullopt;
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    uint8_t* b = id.bytes.data() + 4 + 3 * g;
+    b[0] = static_cast<uint8_t>(v >> 16);
+    b[1] = static_cast<uint8_t>(v >> 8);
+    b[2] = static_cast<uint8_t>(v);
+  }
+  if (!ParseHex(text.data() + 36, 2, id.bytes.data() + 22)) return std::nullopt;
+  return id;
+}
+
+bool IsValidJobIdFormat(std::string_view text) {
+  return text.size() == kJobIdLen && text[0] == 'D' && text[1] == '-' && text[10] == '-' && text[35] == '-';
+}
+
+uint16_t SlotOfJobIdText(std::string_view text) {
+  const int a = Base64Value(text[11]), b = Base64Value(text[12]);
+  if (a < 0 || b < 0) return 0;
+  return static_cast<uint16_t>((a << 6) | b);
+}
+
+uint16_t TtlField(int64_t ttl_seconds, bool at_least_once) {
+  int64_t m = ttl_seconds / 60;
+  if (m > 65535) m = 65535;
+  if (m < 0) m = 0;
+  return static_cast<uint16_t>(at_least_once ? (m | 1) : (m & ~int64_t{1}));
+}
+
+uint16_t ReadTtlField(std::string_view text) {
+  uint16_t v = 0;
+  for (size_t i = 36; i < 40 && i < text.size(); ++i) {
+    const char c = text[i];
+    int d = 0;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    v = static_cast<uint16_t>((v << 4) | d);
+  }
+  return v;
+}
+
+JobIdGenerator::JobIdGenerator(std::string_view node_id, SipKey key) : key_(key) {
+  std::string prefix(node_id.substr(0, 8));
+  prefix.resize(8, '0');
+  if (!ParseHex(prefix.data(), 4, node_prefix_.data())) node_prefix_ = {};
+}
+
+JobId JobIdGenerator::Next(uint16_t slot, int64_t ttl_seconds, bool at_least_once) {
+  JobId id;
+  std::memcpy(id.bytes.data(), node_prefix_.data(), 4);
+  // 18 random bytes from three SipHash outputs; the slot then overwrites the first 12 bits.
+  uint8_t random[24];
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t n = counter_++;
+    const uint64_t h = SipHash24(key_, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
+    std::memcpy(random + 8 * i, &h, 8);
+  }
+  std::memcpy(id.bytes.data() + 4, random, 18);
+  id.bytes[4] = static_cast<uint8_t>(slot >> 4);
+  id.bytes[5] = static_cast<uint8_t>(((slot & 15) << 4) | (id.bytes[5] & 15));
+  const uint16_t ttl = TtlField(ttl_seconds, at_least_once);
+  id.bytes[22] = static_cast<uint8_t>(ttl >> 8);
+  id.bytes[23] = static_cast<uint8_t>(ttl);
+  return id;
+}
+
+}  // namespace disque::engine
