@@ -484,3 +484,5 @@ int64_t Engine::TtlLeft(const Job& job) const {
 }
 
 }  // namespace disque::engine
+
+static_assert(disque::engine::Engine::kScanEnd == disque::engine::PointerTable<disque::engine::Job, int>::kScanEnd);

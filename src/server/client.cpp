@@ -30,7 +30,10 @@ Client::Client(Shard& shard, uint64_t id, net::Socket socket, bool is_unix)
       created_ms_(NowMs()),
       last_interaction_ms_(created_ms_) {}
 
-void Client::Close() { conn_.Close(); }
+void Client::Close() {
+  conn_.Close();
+  if (block_timer_ != nullptr) block_timer_->cancel();
+}
 
 asio::awaitable<void> Client::Run() {
   try {
@@ -164,6 +167,13 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
   }
   if (!authenticated_ && !shard_.config().requirepass.empty() && cmd->name != "auth") {
     writer.Error(replies::kNoAuth);
+    co_return;
+  }
+
+  // Memory (PROTOCOL.md 1.2 step 4 and 5): above 95 % of maxmemory, commands that add
+  // data first try to evict; if that cannot bring usage down they are refused.
+  if ((cmd->flags & kDenyOom) && !shard_.FreeMemoryIfNeeded()) {
+    writer.Error(replies::kOom);
     co_return;
   }
 

@@ -26,6 +26,8 @@ struct ShardSnapshot {
   size_t clients = 0;
   size_t biggest_input = 0;
   size_t blocked = 0;
+  size_t jobs = 0;
+  size_t queues = 0;
   ShardStats stats;
   uint64_t ops_per_sec = 0, input_bps = 0, output_bps = 0;
 };
@@ -37,6 +39,8 @@ ShardSnapshot Snapshot(Shard& shard) {
     snap.biggest_input = std::max(snap.biggest_input, client->connection().input().size());
     if (client->blocked()) ++snap.blocked;
   }
+  snap.jobs = shard.engine().job_count();
+  snap.queues = shard.engine().queue_count();
   snap.stats = shard.stats();
   snap.ops_per_sec = snap.stats.ops_per_sec.Mean();
   snap.input_bps = snap.stats.input_bytes_per_sec.Mean();
@@ -96,6 +100,8 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
     total.clients += s.clients;
     total.biggest_input = std::max(total.biggest_input, s.biggest_input);
     total.blocked += s.blocked;
+    total.jobs += s.jobs;
+    total.queues += s.queues;
     total.stats.connections_received += s.stats.connections_received;
     total.stats.commands_processed += s.stats.commands_processed;
     total.stats.net_input_bytes += s.stats.net_input_bytes;
@@ -139,6 +145,31 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
     out += fmt::format("used_memory_peak_human:{}\r\n", HumanBytes(peak));
     out += fmt::format("mem_fragmentation_ratio:{:.2f}\r\n", used ? static_cast<double>(rss) / used : 0.0);
     out += "mem_allocator:libc\r\n";
+  }
+  if (want("jobs")) {
+    begin_section();
+    out += "# Jobs\r\n";
+    out += fmt::format("registered_jobs:{}\r\n", total.jobs);
+  }
+  if (want("queues")) {
+    begin_section();
+    out += "# Queues\r\n";
+    out += fmt::format("registered_queues:{}\r\n", total.queues);
+  }
+  if (want("persistence")) {
+    // The AOF does not exist yet (persistence issue): these are the values of a server
+    // running with appendonly no.
+    begin_section();
+    out += "# Persistence\r\n";
+    out += "loading:0\r\n";
+    out += "aof_enabled:0\r\n";
+    out += "aof_state:off\r\n";
+    out += "aof_rewrite_in_progress:0\r\n";
+    out += "aof_rewrite_scheduled:0\r\n";
+    out += "aof_last_rewrite_time_sec:-1\r\n";
+    out += "aof_current_rewrite_time_sec:-1\r\n";
+    out += "aof_last_bgrewrite_status:ok\r\n";
+    out += "aof_last_write_status:ok\r\n";
   }
   if (want("stats")) {
     begin_section();

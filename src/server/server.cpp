@@ -21,7 +21,9 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
       info_(std::move(info)),
       config_(std::make_shared<const config::Config>(std::move(config))),
       run_id_(RandomHex(40)),
+      node_id_(RandomHex(40)),
       start_time_ms_(SystemClock::Instance().MonotonicMs()) {
+  used_memory.store(UsedMemory());
   const int n = static_cast<int>(config_->threads);
   for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
 }
@@ -36,6 +38,11 @@ void Server::StopControlThread() {
   control_work_.reset();
   control_.stop();
   if (control_thread_.joinable()) control_thread_.join();
+}
+
+int Server::MemoryLevel(const config::Config& cfg) const {
+  const auto maxmemory = static_cast<uint64_t>(std::max<int64_t>(0, cfg.maxmemory));
+  return engine::MemoryWarningLevel(used_memory.load(std::memory_order_relaxed), maxmemory);
 }
 
 std::shared_ptr<const config::Config> Server::config() const {

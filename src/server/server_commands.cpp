@@ -357,6 +357,18 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
     text += "client:" + std::to_string(sizeof(Client)) + "\r\n";
     text += "shard:" + std::to_string(sizeof(Shard)) + "\r\n";
     ctx.reply.Bulk(text);
+  } else if (Is(sub, "flushall") && argc == 2) {
+    // Every job and queue on every shard; blocked clients get a null reply.
+    for (int i = 0; i < ctx.server.shard_count(); ++i) {
+      auto flush = [](Shard& s) {
+        s.engine().Flush();
+        s.JobsChanged();
+        return 0;
+      };
+      const int done = co_await Shard::RunOn(ctx.server.shard(i), std::move(flush));
+      (void)done;
+    }
+    ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "shards") && argc == 2) {
     // Ours: one line per shard thread, gathered on each shard.
     ctx.reply.ArrayHeader(static_cast<size_t>(ctx.server.shard_count()));
@@ -373,6 +385,20 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
   }
 }
 
+// HELLO: the format version, this node's ID, and every known node as [id, ip, port,
+// priority] (PROTOCOL.md 6.1). Until the cluster exists that is this node alone, with
+// an empty IP (no other node has told it its address) and priority 1.
+void Hello(CommandContext& ctx) {
+  ctx.reply.ArrayHeader(3);
+  ctx.reply.Integer(1);
+  ctx.reply.Bulk(ctx.server.node_id());
+  ctx.reply.ArrayHeader(4);
+  ctx.reply.Bulk(ctx.server.node_id());
+  ctx.reply.Bulk("");
+  ctx.reply.Bulk(std::to_string(ctx.shard.config().port));
+  ctx.reply.Bulk("1");
+}
+
 // Arity and flags as PROTOCOL.md 1.5 gives them.
 constexpr std::array kServerCommands{
     Command{"auth", 2, kReadonly | kLoading | kFast, Auth},
@@ -384,6 +410,7 @@ constexpr std::array kServerCommands{
     Command{"client", -2, kReadonly | kAdmin, nullptr, ClientCmd},
     Command{"time", 1, kReadonly | kFast, Time},
     Command{"command", 0, kReadonly | kLoading, CommandCmd},
+    Command{"hello", 1, kReadonly | kFast, Hello},
 };
 
 }  // namespace

@@ -32,8 +32,46 @@ uint64_t ShardStats::Metric::Mean() const {
 }
 
 Shard::Shard(Server& server, int id)
-    : server_(server), id_(id), cron_timer_(ctx_), config_(server.config()) {
+    : server_(server),
+      id_(id),
+      cron_timer_(ctx_),
+      job_timer_(ctx_),
+      engine_(std::make_unique<engine::Engine>(SystemClock::Instance(), server.node_id(), RandomSipKey(),
+                                               RandomSipKey()[0])),
+      config_(server.config()) {
   stats_.commands.resize(server.commands().commands().size());
+}
+
+void Shard::JobsChanged() {
+  const int64_t next = engine_->NextWakeMs();
+  if (next >= job_timer_at_ms_ || shutting_down_) return;
+  job_timer_at_ms_ = next;
+  const int64_t delay = std::max<int64_t>(0, next - SystemClock::Instance().NowMs());
+  job_timer_.expires_after(std::chrono::milliseconds(delay));
+  job_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) OnJobTimer();
+  });
+}
+
+bool Shard::FreeMemoryIfNeeded() {
+  const config::Config& cfg = config();
+  if (cfg.maxmemory <= 0) return true;
+  const uint64_t used = server_.used_memory.load(std::memory_order_relaxed);
+  const uint64_t limit = static_cast<uint64_t>(cfg.maxmemory) / 100 * 95;
+  if (used <= limit) return true;
+  if (cfg.maxmemory_policy == config::MaxmemoryPolicy::kNoEviction) return false;
+  const size_t needed = used - limit;
+  const size_t freed = engine_->EvictForMemory(needed);
+  JobsChanged();
+  // The cron samples the allocator again soon; until then, count what was freed.
+  server_.used_memory.fetch_sub(std::min<uint64_t>(freed, used), std::memory_order_relaxed);
+  return freed >= needed;
+}
+
+void Shard::OnJobTimer() {
+  job_timer_at_ms_ = INT64_MAX;
+  engine_->ProcessTimers();
+  JobsChanged();
 }
 
 Shard::~Shard() { Join(); }
@@ -120,9 +158,14 @@ void Shard::Cron() {
   }
   if (id_ == 0) {
     const uint64_t used = UsedMemory();
+    server_.used_memory.store(used, std::memory_order_relaxed);
     if (used > server_.used_memory_peak.load(std::memory_order_relaxed)) {
       server_.used_memory_peak.store(used, std::memory_order_relaxed);
     }
+  }
+  if (now - last_queue_eviction_ms_ >= 100) {
+    last_queue_eviction_ms_ = now;
+    engine_->EvictIdleQueues(server_.MemoryLevel(config()));
   }
   const int64_t timeout_s = config().timeout;
   if (timeout_s > 0) {
@@ -139,6 +182,7 @@ void Shard::Cron() {
 void Shard::BeginShutdown() {
   shutting_down_ = true;
   cron_timer_.cancel();
+  job_timer_.cancel();
   // Every client not in the middle of a write is closed now (one suspended in a command
   // still finishes it, then fails to write); a writing client finishes its batch, then
   // sees shutting_down() and ends its session.

@@ -97,7 +97,7 @@ class Engine {
   void Unblock(std::string_view name, const Waiter* waiter);
 
   // --- scans (QSCAN, JSCAN): see PointerTable; cursors are in [0, kScanEnd) ---
-  static constexpr uint64_t kScanEnd = uint64_t{1} << 56;
+  static constexpr uint64_t kScanEnd = uint64_t{1} << 54;  // PointerTable::kScanEnd
   template <typename Fn>
   uint64_t ScanQueuesBucket(uint64_t cursor, Fn&& fn) const { return queues_.ScanBucket(cursor, fn); }
   template <typename Fn>

@@ -11,7 +11,7 @@ namespace disque::engine {
 // the top bits of the hash, so the table is ordered by hash except inside a probe run;
 // that is what makes the scan cursor below exact across resizes.
 //
-// Scan cursors (QSCAN, JSCAN) are positions in a 56-bit key space (hash >> 8), not slot
+// Scan cursors (QSCAN, JSCAN) are positions in a 54-bit key space (hash >> 10), not slot
 // numbers: ScanBucket(cursor) reports every element whose key lies in [cursor, end of
 // cursor's home bucket) and returns that end. Successive calls cover the key space
 // without gaps or overlaps whatever resizes happen in between, so an element present
@@ -19,7 +19,7 @@ namespace disque::engine {
 template <typename T, typename Traits>
 class PointerTable {
  public:
-  static constexpr int kKeyBits = 56;
+  static constexpr int kKeyBits = 54;
   static constexpr uint64_t kScanEnd = uint64_t{1} << kKeyBits;
 
   PointerTable() : slots_(size_t{1} << kMinBits, nullptr), bits_(kMinBits) {}

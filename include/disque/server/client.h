@@ -1,6 +1,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -64,7 +65,10 @@ class Client {
   int64_t created_ms() const { return created_ms_; }
   int64_t last_interaction_ms() const { return last_interaction_ms_; }
   const char* last_command() const { return last_command_; }
-  bool blocked() const { return false; }  // set by blocking commands (job engine)
+  // A client blocked in GETJOB waits on a timer of its own session; Close() cancels it
+  // so that a killed or shut-down client wakes at once.
+  bool blocked() const { return block_timer_ != nullptr; }
+  void set_block_timer(asio::steady_timer* timer) { block_timer_ = timer; }
 
   // The CLIENT LIST line of this client (without the trailing newline).
   std::string Describe(int64_t now_ms);
@@ -95,6 +99,7 @@ class Client {
   std::string name_;
   int64_t created_ms_;
   int64_t last_interaction_ms_;
+  asio::steady_timer* block_timer_ = nullptr;  // while blocked in GETJOB
   const char* last_command_ = "NULL";  // static table name, or "NULL"
   ReplyMode reply_mode_ = ReplyMode::kOn;
   bool authenticated_ = false;

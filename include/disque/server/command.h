@@ -61,6 +61,8 @@ struct Command {
 
 // The command family tables. Each family lives with its handlers.
 std::span<const Command> ServerCommands();
+std::span<const Command> JobCommands();
+std::span<const Command> QueueCommands();
 
 // The server's command table: every family, with rename-command applied. Built once at
 // startup and read-only afterwards, so every shard reads it without locks.

@@ -27,6 +27,10 @@ inline constexpr std::string_view kConfigNoFile = "ERR The server is running wit
 inline constexpr std::string_view kShutdownFailed = "ERR Errors trying to SHUTDOWN. Check logs.";
 inline constexpr std::string_view kTimeoutNotInteger = "ERR timeout is not an integer or out of range";
 inline constexpr std::string_view kTimeoutNegative = "ERR timeout is negative";
+inline constexpr std::string_view kBadId = "BADID Invalid Job ID format.";
+inline constexpr std::string_view kLoadJobRefused = "ERR LOADJOB is a special command only processed from AOF";
+inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor or option name";
+inline constexpr std::string_view kOom = "OOM command not allowed when used memory > 'maxmemory'.";
 inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 
 }  // namespace disque::server::replies

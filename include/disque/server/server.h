@@ -100,6 +100,12 @@ class Server {
   std::atomic<uint64_t> rejected_connections{0};
 
   const std::string& run_id() const { return run_id_; }
+  // This node's 40-hex ID (the cluster persists it; for now new per start).
+  const std::string& node_id() const { return node_id_; }
+  // Allocator bytes in use, sampled by shard 0's cron (INFO reads it fresh).
+  std::atomic<uint64_t> used_memory{0};
+  // The memory warning level (PROTOCOL.md 5) of the sampled usage against `cfg`.
+  int MemoryLevel(const config::Config& cfg) const;
   int64_t start_time_ms() const { return start_time_ms_; }
   // Peak of used memory seen by the cron (INFO used_memory_peak).
   std::atomic<uint64_t> used_memory_peak{0};
@@ -130,6 +136,7 @@ class Server {
   std::atomic<size_t> next_shard_{0};
   std::atomic<bool> shutdown_requested_{false};
   std::string run_id_;
+  std::string node_id_;
   int64_t start_time_ms_;
 };
 

@@ -7,12 +7,14 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "disque/config/config.h"
+#include "disque/engine/engine.h"
 #include "disque/net/connection.h"
 
 namespace disque::server {
@@ -49,8 +51,9 @@ struct ShardStats {
 };
 
 // A shard: one thread, one io_context, and everything that thread exclusively owns:
-// its client connections, their counters, its copy of the configuration, and (with the
-// job engine) its slice of the queues and jobs. No lock guards shard data; other
+// its client connections, their counters, its copy of the configuration, and its slice
+// of the queues and jobs (the Engine: every queue whose slot % shards == id, and their
+// jobs). No lock guards shard data; other
 // threads reach it only by posting work to the io_context (RunOn).
 //
 // Lifecycle: constructed by the Server, Start() spawns the thread and the cron timer,
@@ -92,6 +95,14 @@ class Shard {
   // Clients of this shard, by ID.
   const std::unordered_map<uint64_t, std::unique_ptr<Client>>& clients() const { return clients_; }
 
+  // This shard's jobs and queues. After changing them, call JobsChanged() so the job
+  // timer follows the engine's schedule.
+  engine::Engine& engine() { return *engine_; }
+  void JobsChanged();
+  // Eviction before a denyoom command (PROTOCOL.md 5): true when usage is at most 95 %
+  // of maxmemory (or maxmemory is 0), or eviction on this shard freed enough.
+  bool FreeMemoryIfNeeded();
+
   ShardStats& stats() { return stats_; }
   void ResetStats();
 
@@ -116,13 +127,18 @@ class Shard {
     using R = std::invoke_result_t<F, Shard&>;
     if (Current() == &target) co_return fn(target);
     // Named, not a temporary in the co_await expression: see the GCC 12 note above.
-    auto task = [&target, fn = std::move(fn)]() -> asio::awaitable<R> { co_return fn(target); };
     asio::io_context& ctx = target.context();
     if constexpr (std::is_void_v<R>) {
+      auto task = [&target, fn = std::move(fn)]() -> asio::awaitable<void> { co_return fn(target); };
       co_await asio::co_spawn(ctx, std::move(task), asio::use_awaitable);
     } else {
-      R result = co_await asio::co_spawn(ctx, std::move(task), asio::use_awaitable);
-      co_return result;
+      // Through std::optional: co_spawn needs a default-constructible result type, and
+      // Result<T> has no empty state.
+      auto task = [&target, fn = std::move(fn)]() -> asio::awaitable<std::optional<R>> {
+        co_return std::optional<R>(fn(target));
+      };
+      std::optional<R> result = co_await asio::co_spawn(ctx, std::move(task), asio::use_awaitable);
+      co_return std::move(*result);
     }
   }
 
@@ -130,12 +146,18 @@ class Shard {
   void ScheduleCron();
   void ReportDrainedOnce();
   void Cron();
+  // One Asio timer per shard drives the engine's schedule (delay, requeue, expiry): it
+  // is armed for the engine's next wake-up time whenever that moves earlier.
+  void OnJobTimer();
 
   Server& server_;
   const int id_;
   asio::io_context ctx_;
   std::thread thread_;
   asio::steady_timer cron_timer_;
+  asio::steady_timer job_timer_;
+  int64_t job_timer_at_ms_ = INT64_MAX;  // wall ms the job timer is armed for
+  std::unique_ptr<engine::Engine> engine_;
   std::shared_ptr<const config::Config> config_;
   uint64_t config_version_ = 0;
   // Live clients, owned. Forget() moves a client whose session ended to graveyard_; it
@@ -146,6 +168,7 @@ class Shard {
   ShardStats stats_;
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
+  int64_t last_queue_eviction_ms_ = 0;
   bool shutting_down_ = false;
   bool drained_reported_ = false;
 };
