@@ -63,8 +63,23 @@ int MemoryWarningLevel(uint64_t used, uint64_t maxmemory) {
   return 0;
 }
 
-Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed)
-    : clock_(clock), node_id_(node_id), key_(key), ids_(node_id, key), rng_(seed) {}
+uint64_t CtimeSource::Next(int64_t now_ms) {
+  const uint64_t candidate = static_cast<uint64_t>(now_ms) * 1000000;
+  uint64_t last = last_.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    next = std::max(candidate, last + 1);
+  } while (!last_.compare_exchange_weak(last, next, std::memory_order_relaxed));
+  return next;
+}
+
+Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes)
+    : clock_(clock),
+      node_id_(node_id),
+      key_(key),
+      ids_(node_id, key),
+      rng_(seed),
+      ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_) {}
 
 // Blocked clients are not woken: the engine goes away with its shard.
 Engine::~Engine() { Clear(false); }
@@ -80,11 +95,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args) {
   }
   const int64_t now = NowMs();
   Job* job = Job::Create(args.queue, args.body);
-  // ctime is strictly increasing per shard, so jobs of one queue keep their order.
-  uint64_t ctime = static_cast<uint64_t>(now) * 1000000;
-  if (ctime <= last_ctime_) ctime = last_ctime_ + 1;
-  last_ctime_ = ctime;
-  job->ctime = ctime;
+  job->ctime = ctimes_.Next(now);
   job->etime = static_cast<uint32_t>(now / 1000 + args.ttl);  // wraps, as in Disque
   job->delay = args.delay;
   job->retry = args.retry;

@@ -37,7 +37,7 @@ Shard::Shard(Server& server, int id)
       cron_timer_(ctx_),
       job_timer_(ctx_),
       engine_(std::make_unique<engine::Engine>(SystemClock::Instance(), server.node_id(), RandomSipKey(),
-                                               RandomSipKey()[0])),
+                                               RandomSipKey()[0], &server.ctimes())),
       config_(server.config()) {
   stats_.commands.resize(server.commands().commands().size());
 }

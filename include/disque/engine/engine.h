@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +37,17 @@ struct AddJobArgs {
   int64_t maxlen = 0;    // 0: no MAXLEN
 };
 
+// Job creation times, strictly increasing per node (PROTOCOL.md 2.3): unix ms * 1e6, or
+// the previous value + 1 within the same millisecond. Shared by the engines of all
+// shards, so it is the one atomic on the ADDJOB path.
+class CtimeSource {
+ public:
+  uint64_t Next(int64_t now_ms);
+
+ private:
+  std::atomic<uint64_t> last_{0};
+};
+
 // Memory warning levels of PROTOCOL.md 5.
 int MemoryWarningLevel(uint64_t used, uint64_t maxmemory);
 
@@ -50,8 +62,9 @@ int MemoryWarningLevel(uint64_t used, uint64_t maxmemory);
 class Engine {
  public:
   // `node_id`: this node's 40-hex ID (its prefix starts every job ID made here).
-  // `key`: secret for job IDs and table hashes. `seed`: requeue jitter.
-  Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed);
+  // `key`: secret for job IDs and table hashes. `seed`: requeue jitter. `ctimes`: the
+  // node's creation-time source (null: one of its own, for a lone engine).
+  Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -168,7 +181,8 @@ class Engine {
   PointerTable<Job, JobHashTraits> jobs_;
   PointerTable<Queue, QueueHashTraits> queues_;
   JobSchedule schedule_;
-  uint64_t last_ctime_ = 0;
+  CtimeSource own_ctimes_;
+  CtimeSource& ctimes_;
   size_t job_bytes_ = 0;
   uint64_t evict_cursor_ = 0;  // idle queue eviction position in the queue table
 };

@@ -15,6 +15,7 @@
 
 #include "disque/common/status.h"
 #include "disque/config/config.h"
+#include "disque/engine/engine.h"
 #include "disque/net/listener.h"
 #include "disque/server/command.h"
 #include "disque/server/shard.h"
@@ -102,6 +103,8 @@ class Server {
   const std::string& run_id() const { return run_id_; }
   // This node's 40-hex ID (the cluster persists it; for now new per start).
   const std::string& node_id() const { return node_id_; }
+  // Job creation times, shared by every shard's engine.
+  engine::CtimeSource& ctimes() { return ctimes_; }
   // Allocator bytes in use, sampled by shard 0's cron (INFO reads it fresh).
   std::atomic<uint64_t> used_memory{0};
   // The memory warning level (PROTOCOL.md 5) of the sampled usage against `cfg`.
@@ -137,6 +140,7 @@ class Server {
   std::atomic<bool> shutdown_requested_{false};
   std::string run_id_;
   std::string node_id_;
+  engine::CtimeSource ctimes_;
   int64_t start_time_ms_;
 };
 
