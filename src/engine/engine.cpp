@@ -96,7 +96,8 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args) {
   const int64_t now = NowMs();
   Job* job = Job::Create(args.queue, args.body);
   job->ctime = ctimes_.Next(now);
-  job->etime = static_cast<uint32_t>(now / 1000 + args.ttl);  // wraps, as in Disque
+  // 32-bit unix seconds: a huge TTL wraps, as in Disque (unsigned arithmetic: no overflow).
+  job->etime = static_cast<uint32_t>(static_cast<uint64_t>(now / 1000) + static_cast<uint64_t>(args.ttl));
   job->delay = args.delay;
   job->retry = args.retry;
   job->repl = args.repl;

@@ -448,7 +448,11 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
   }
 
   using Clock = std::chrono::steady_clock;
-  auto deadline = req.timeout > 0 ? Clock::now() + std::chrono::milliseconds(req.timeout) : Clock::time_point::max();
+  // Past about 100 years the timeout is as good as none (and steady_clock arithmetic
+  // would overflow).
+  constexpr int64_t kForeverMs = int64_t{100} * 365 * 86400 * 1000;
+  auto deadline = Clock::time_point::max();
+  if (req.timeout > 0 && req.timeout < kForeverMs) deadline = Clock::now() + std::chrono::milliseconds(req.timeout);
   bool timed_out = false;
   while (!waiter->result) {
     timer.expires_at(deadline);
