@@ -409,9 +409,11 @@ bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms)
 void Engine::EvictIdleQueues(int memory_level) {
   const int64_t max_idle = memory_level >= 2 ? 2000 : memory_level == 1 ? kQueueMaxIdleMs / 30 : kQueueMaxIdleMs;
   const int64_t now = NowMs();
-  // A slice of the table per call, resuming where the last call stopped.
+  // A slice of the table per call, resuming where the last call stopped: a sixteenth of
+  // the buckets, so called every 100 ms a sweep takes 1.6 s whatever the queue count.
   std::vector<Queue*> victims;
-  for (int steps = 0; steps < 64; ++steps) {
+  const size_t slice = std::max<size_t>(64, queues_.capacity() / 16);
+  for (size_t steps = 0; steps < slice; ++steps) {
     evict_cursor_ = queues_.ScanBucket(evict_cursor_, [&](Queue* q) {
       // Stale waiters (claimed elsewhere) do not keep a queue alive.
       std::erase_if(q->waiters, [](const std::shared_ptr<Waiter>& w) { return !w->live(); });

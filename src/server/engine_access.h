@@ -68,7 +68,8 @@ struct ScanBudget {
   size_t items = 0;
   bool Done() const {
     if (unlimited) return false;
-    return steps >= std::max<int64_t>(1, count * 10) || static_cast<int64_t>(items) >= count;
+    const int64_t max_steps = count > INT64_MAX / 10 ? INT64_MAX : std::max<int64_t>(1, count * 10);
+    return steps >= max_steps || static_cast<int64_t>(items) >= count;
   }
 };
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <unordered_set>
 
 #include "disque/common/strings.h"
 #include "disque/server/client.h"
@@ -307,9 +308,9 @@ class BlockedGetJob final : public engine::Waiter, public std::enable_shared_fro
 // Queue names grouped by owning shard, distinct, in first-seen order.
 std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const std::vector<std::string_view>& queues) {
   std::map<int, std::vector<std::string>> groups;
+  std::unordered_set<std::string_view> seen;
   for (std::string_view q : queues) {
-    auto& names = groups[QueueShard(server, q).id()];
-    if (std::find(names.begin(), names.end(), q) == names.end()) names.emplace_back(q);
+    if (seen.insert(q).second) groups[QueueShard(server, q).id()].emplace_back(q);
   }
   return groups;
 }
@@ -415,28 +416,68 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
   co_return jobs;
 }
 
+// Everything a blocked GETJOB must undo, whichever way it ends (served, timed out, the
+// client gone, or an exception from a shard while registering): the waiter is claimed
+// so no shard delivers to it any more, the pointers to the session's timer are
+// cleared, the socket watch ends, and the registrations are dropped (posted; nobody
+// waits for that).
+class BlockScope {
+ public:
+  BlockScope(Server& server, Client& client, std::shared_ptr<BlockedGetJob> waiter, asio::steady_timer& timer,
+             const std::map<int, std::vector<std::string>>& groups)
+      : server_(server), client_(client), waiter_(std::move(waiter)), groups_(groups) {
+    waiter_->timer = &timer;
+    client_.set_block_timer(&timer);
+  }
+  BlockScope(const BlockScope&) = delete;
+  BlockScope& operator=(const BlockScope&) = delete;
+  ~BlockScope() {
+    waiter_->Claim();
+    waiter_->timer = nullptr;
+    client_.set_block_timer(nullptr);
+    *watching = false;
+    asio::error_code ignored;
+    client_.connection().socket().cancel(ignored);
+    for (const auto& [shard_id, names] : groups_) {
+      Shard& owner = server_.shard(shard_id);
+      asio::post(owner.context(), [&owner, waiter = waiter_, names] {
+        for (const std::string& q : names) owner.engine().Unblock(q, waiter.get());
+      });
+    }
+  }
+
+  // Shared with the socket watcher, which must not act once the scope ended.
+  std::shared_ptr<bool> watching = std::make_shared<bool>(true);
+
+ private:
+  Server& server_;
+  Client& client_;
+  std::shared_ptr<BlockedGetJob> waiter_;
+  const std::map<int, std::vector<std::string>>& groups_;
+};
+
 // Blocks the client on every listed queue until a job arrives (one job), the timeout
 // passes or the client goes away. Returns the reply to send.
 asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobRequest& req) {
   Client& client = ctx.client;
   Shard& home = ctx.shard;
+  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   auto waiter = std::make_shared<BlockedGetJob>(home, req.withcounters);
   asio::steady_timer timer(home.context());
-  waiter->timer = &timer;
-  client.set_block_timer(&timer);
+  BlockScope scope(ctx.server, client, waiter, timer, groups);
 
   // A peer that disconnects while blocked is noticed at once, not at the timeout: watch
-  // the socket, and close the client on EOF (pipelined data just ends the watch).
-  auto watching = std::make_shared<bool>(true);
+  // the socket and close the client on EOF. If pipelined data arrives first the watch
+  // ends; the shard cron then looks for a hang-up (Shard::Cron).
   Client* watched = &client;
-  client.connection().socket().async_wait(asio::socket_base::wait_read, [watching, watched](const asio::error_code& ec) {
-    if (ec || !*watching) return;
-    char byte;
-    const ssize_t r = ::recv(watched->connection().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) watched->Close();
-  });
+  client.connection().socket().async_wait(
+      asio::socket_base::wait_read, [watching = scope.watching, watched](const asio::error_code& ec) {
+        if (ec || !*watching) return;
+        char byte;
+        const ssize_t r = ::recv(watched->connection().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) watched->Close();
+      });
 
-  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   for (const auto& [shard_id, names] : groups) {
     auto block = [waiter, names](Engine& e) {
       for (const std::string& q : names) e.Block(q, waiter);
@@ -455,10 +496,8 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
   if (req.timeout > 0 && req.timeout < kForeverMs) deadline = Clock::now() + std::chrono::milliseconds(req.timeout);
   bool timed_out = false;
   while (!waiter->result) {
-    timer.expires_at(deadline);
-    asio::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (waiter->result) break;
+    // Checked before every wait: the client may have been closed while registrations
+    // were still in flight, when cancelling the timer had no effect.
     const bool gone = client.connection().closed() || home.shutting_down();
     if (gone || Clock::now() >= deadline) {
       if (waiter->Claim()) {
@@ -467,19 +506,9 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
       }
       deadline = Clock::time_point::max();  // a shard claimed it: its reply is on the way
     }
-  }
-  waiter->timer = nullptr;
-  client.set_block_timer(nullptr);
-  *watching = false;
-  asio::error_code ignored;
-  client.connection().socket().cancel(ignored);
-
-  // Drop the registrations; no need to wait for it.
-  for (const auto& [shard_id, names] : groups) {
-    Shard& owner = ctx.server.shard(shard_id);
-    asio::post(owner.context(), [&owner, waiter, names] {
-      for (const std::string& q : names) owner.engine().Unblock(q, waiter.get());
-    });
+    timer.expires_at(deadline);
+    asio::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (timed_out) co_return std::string("*-1\r\n");
   co_return std::move(*waiter->result);

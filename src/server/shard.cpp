@@ -1,5 +1,7 @@
 #include "disque/server/shard.h"
 
+#include <poll.h>
+
 #include <asio/detached.hpp>
 #include <chrono>
 #include <cstdint>
@@ -64,7 +66,10 @@ bool Shard::FreeMemoryIfNeeded() {
   const size_t freed = engine_->EvictForMemory(needed);
   JobsChanged();
   // The cron samples the allocator again soon; until then, count what was freed.
-  server_.used_memory.fetch_sub(std::min<uint64_t>(freed, used), std::memory_order_relaxed);
+  uint64_t current = server_.used_memory.load(std::memory_order_relaxed);
+  while (!server_.used_memory.compare_exchange_weak(current, current - std::min<uint64_t>(freed, current),
+                                                   std::memory_order_relaxed)) {
+  }
   return freed >= needed;
 }
 
@@ -166,6 +171,14 @@ void Shard::Cron() {
   if (now - last_queue_eviction_ms_ >= 100) {
     last_queue_eviction_ms_ = now;
     engine_->EvictIdleQueues(server_.MemoryLevel(config()));
+  }
+  // A blocked client whose peer hung up after sending more commands: its socket watch
+  // ended at the first pipelined byte, so look for the hang-up here (POLLRDHUP is
+  // reported even with unread data before it).
+  for (auto& [id, client] : clients_) {
+    if (!client->blocked() || client->connection().closed()) continue;
+    pollfd p{client->connection().fd(), POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) client->Close();
   }
   const int64_t timeout_s = config().timeout;
   if (timeout_s > 0) {

@@ -473,6 +473,47 @@ TEST_P(BlockingTest, DisconnectedBlockedClientIsForgottenAndJobStaysQueued) {
             (std::vector<std::string>{id0, id1}));
 }
 
+// Regression: a client that closes while its GETJOB is still registering on other
+// shards used to stay blocked forever (its timer was cancelled before any wait).
+TEST_P(BlockingTest, ClientClosingWhileRegisteringIsReleased) {
+  const std::vector<std::string> queues = NamesOnDifferentShards("rq-", 4);
+  ASSERT_EQ(queues.size(), 4u);
+  RedisClient observer(port());
+  ASSERT_TRUE(observer.connected());
+  std::vector<std::string> args = {"GETJOB", "FROM"};
+  for (int i = 0; i < 8; ++i) args.push_back(queues[i % 4] + std::to_string(i));
+  for (int i = 0; i < 30; ++i) {
+    RawConnection c(port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send(Multibulk(args)));
+  }  // each closes at once
+  int64_t blocked = -1;
+  EXPECT_TRUE(WaitFor([&] { return (blocked = BlockedClients(observer)) == 0; })) << "blocked_clients=" << blocked;
+  EXPECT_TRUE(WaitFor([&] { return InfoInt(observer, "clients", "connected_clients") == 1; }));
+  AddJob(observer, args[2], "kept");
+  EXPECT_EQ(QLen(observer, args[2]), 1) << "no job may go to a gone client";
+}
+
+// Regression: a blocked client that sent more commands and then hung up must be
+// noticed (the socket watch ends at the first pipelined byte; the cron polls).
+TEST_P(BlockingTest, HangUpAfterPipelinedCommandIsNoticed) {
+  RedisClient observer(port());
+  ASSERT_TRUE(observer.connected());
+  {
+    RawConnection blocked(port());
+    ASSERT_TRUE(blocked.connected());
+    ASSERT_TRUE(blocked.Send(Multibulk({"GETJOB", "FROM", "pq"})));
+    ASSERT_TRUE(WaitBlocked(observer, "pq", 1));
+    ASSERT_TRUE(blocked.Send(Multibulk({"PING"})));
+  }  // hangs up with the PING unread
+  int64_t blocked_clients = -1;
+  EXPECT_TRUE(WaitFor([&] { return (blocked_clients = BlockedClients(observer)) == 0; }))
+      << "blocked_clients=" << blocked_clients;
+  EXPECT_TRUE(WaitBlocked(observer, "pq", 0));
+  AddJob(observer, "pq", "kept");
+  EXPECT_EQ(QLen(observer, "pq"), 1);
+}
+
 TEST_P(BlockingTest, ClientKillOfBlockedClient) {
   RedisClient observer(port());
   ASSERT_TRUE(observer.connected());

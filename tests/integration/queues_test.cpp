@@ -770,6 +770,38 @@ TEST_P(QueuesTest, IdleEmptyQueuesAreEvictedUnderMemoryPressureButPausedOnesAreN
   EXPECT_EQ(QStatInt(c, "idle1", "jobs-in"), 1) << "an evicted queue loses its statistics";
 }
 
+// Regression: eviction visited a fixed number of buckets per 100 ms, so with many queues
+// a sweep took far longer than the max idle time.
+TEST_P(QueuesTest, ManyIdleQueuesAreAllEvictedWithinSeconds) {
+  RedisClient c(port());
+  ASSERT_TRUE(c.connected());
+  constexpr int kQueues = 20000;
+  for (int i = 0; i < kQueues; ++i) c.Append({"GETJOB", "NOHANG", "FROM", "many-" + std::to_string(i)});
+  for (int i = 0; i < kQueues; ++i) ASSERT_EQ(c.GetReply().type, Reply::Type::kNil);
+  ASSERT_EQ(InfoInt(c, "queues", "registered_queues"), kQueues);
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", "1"}).ToString(), "+OK");
+  // Max idle 2 s, and a sweep should take about 1.6 s: well within 10 s.
+  int64_t left = -1;
+  EXPECT_TRUE(WaitFor([&] { return (left = InfoInt(c, "queues", "registered_queues")) == 0; }, 10s))
+      << left << " queues left";
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", kDefaultMaxmemory}).ToString(), "+OK");
+}
+
+// Regression: a COUNT near INT64_MAX overflowed the step limit (COUNT * 10).
+TEST_P(QueuesTest, HugeScanCountScansEverything) {
+  RedisClient c(port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 300; ++i) AddJob(c, "hc-" + std::to_string(i), "x");
+  for (const char* cmd : {"QSCAN", "JSCAN"}) {
+    const Reply r = c.Command({cmd, "COUNT", "9223372036854775807"});
+    ASSERT_EQ(r.type, Reply::Type::kArray) << r.ToString();
+    ASSERT_EQ(r.elements.size(), 2u);
+    EXPECT_EQ(r.elements[0].str, "0") << cmd;
+    EXPECT_EQ(r.elements[1].elements.size(), 300u) << cmd;
+    EXPECT_EQ(c.Command({cmd, "COUNT", "922337203685477581"}).type, Reply::Type::kArray);
+  }
+}
+
 TEST_P(QueuesTest, QueueWithJobsOrBlockedClientIsNotEvicted) {
   RedisClient c(port());
   RedisClient blocked(port());
