@@ -172,9 +172,12 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
 
   // Memory (PROTOCOL.md 1.2 step 4 and 5): above 95 % of maxmemory, commands that add
   // data first try to evict; if that cannot bring usage down they are refused.
-  if ((cmd->flags & kDenyOom) && !shard_.FreeMemoryIfNeeded()) {
-    writer.Error(replies::kOom);
-    co_return;
+  if (cmd->flags & kDenyOom) {
+    const bool room = co_await server.FreeMemoryIfNeeded(shard_);
+    if (!room) {
+      writer.Error(replies::kOom);
+      co_return;
+    }
   }
 
   last_command_ = cmd->name.data();  // table names are static and NUL-terminated

@@ -45,6 +45,24 @@ int Server::MemoryLevel(const config::Config& cfg) const {
   return engine::MemoryWarningLevel(used_memory.load(std::memory_order_relaxed), maxmemory);
 }
 
+asio::awaitable<bool> Server::FreeMemoryIfNeeded(Shard& home) {
+  const config::Config& cfg = home.config();
+  if (cfg.maxmemory <= 0) co_return true;
+  const uint64_t used = used_memory.load(std::memory_order_relaxed);
+  const uint64_t limit = static_cast<uint64_t>(cfg.maxmemory) / 100 * 95;
+  if (used <= limit) co_return true;
+  if (cfg.maxmemory_policy == config::MaxmemoryPolicy::kNoEviction) co_return false;
+  size_t needed = used - limit;
+  const int n = shard_count();
+  for (int i = 0; i < n && needed > 0; ++i) {
+    Shard& target = shard((home.id() + i) % n);
+    auto evict = [needed](Shard& s) { return s.EvictForMemory(needed); };
+    const size_t freed = co_await Shard::RunOn(target, std::move(evict));
+    needed -= std::min(freed, needed);
+  }
+  co_return needed == 0;
+}
+
 std::shared_ptr<const config::Config> Server::config() const {
   std::lock_guard lock(config_mu_);
   return config_;

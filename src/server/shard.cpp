@@ -55,22 +55,15 @@ void Shard::JobsChanged() {
   });
 }
 
-bool Shard::FreeMemoryIfNeeded() {
-  const config::Config& cfg = config();
-  if (cfg.maxmemory <= 0) return true;
-  const uint64_t used = server_.used_memory.load(std::memory_order_relaxed);
-  const uint64_t limit = static_cast<uint64_t>(cfg.maxmemory) / 100 * 95;
-  if (used <= limit) return true;
-  if (cfg.maxmemory_policy == config::MaxmemoryPolicy::kNoEviction) return false;
-  const size_t needed = used - limit;
-  const size_t freed = engine_->EvictForMemory(needed);
+size_t Shard::EvictForMemory(size_t bytes) {
+  const size_t freed = engine_->EvictForMemory(bytes);
   JobsChanged();
   // The cron samples the allocator again soon; until then, count what was freed.
   uint64_t current = server_.used_memory.load(std::memory_order_relaxed);
   while (!server_.used_memory.compare_exchange_weak(current, current - std::min<uint64_t>(freed, current),
                                                    std::memory_order_relaxed)) {
   }
-  return freed >= needed;
+  return freed;
 }
 
 void Shard::OnJobTimer() {

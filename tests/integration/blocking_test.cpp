@@ -24,6 +24,7 @@
 #include "support/redis_client.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
+#include "support/shards.h"
 
 namespace disque::test {
 namespace {
@@ -32,21 +33,7 @@ using namespace std::chrono_literals;
 
 using BlockingTest = ServerTest;
 
-// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0. A queue lives on shard
-// (CRC16(name) & 4095) % shards.
-constexpr uint16_t Crc16(std::string_view data) {
-  uint16_t crc = 0;
-  for (char ch : data) {
-    crc ^= static_cast<uint16_t>(static_cast<unsigned char>(ch) << 8);
-    for (int i = 0; i < 8; ++i) {
-      crc = (crc & 0x8000) != 0 ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : static_cast<uint16_t>(crc << 1);
-    }
-  }
-  return crc;
-}
-static_assert(Crc16("123456789") == 0x31C3);
-
-int ShardOf(const std::string& queue, int shards) { return (Crc16(queue) & 4095) % shards; }
+int ShardOf(const std::string& queue, int shards) { return QueueShardOf(queue, shards); }
 
 // `n` (≤ 4) queue names that live on pairwise different shards of a 4-shard server.
 std::vector<std::string> NamesOnDifferentShards(const std::string& prefix, int n) {

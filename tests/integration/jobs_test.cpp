@@ -24,6 +24,7 @@
 #include "support/redis_client.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
+#include "support/shards.h"
 
 namespace disque::test {
 namespace {
@@ -68,21 +69,8 @@ const char* const kShowFields[15] = {
 // ---------------------------------------------------------------------------------
 // Helpers
 
-// CRC16-XMODEM (poly 0x1021, init 0, no reflection), as the server routes queues.
-uint16_t Crc16(const std::string& s) {
-  uint16_t crc = 0;
-  for (unsigned char ch : s) {
-    crc = static_cast<uint16_t>(crc ^ (ch << 8));
-    for (int i = 0; i < 8; ++i) {
-      crc = (crc & 0x8000) != 0 ? static_cast<uint16_t>((crc << 1) ^ 0x1021)
-                                : static_cast<uint16_t>(crc << 1);
-    }
-  }
-  return crc;
-}
-
 // The shard of a queue with `threads` shards.
-int ShardOf(const std::string& queue, int threads) { return (Crc16(queue) & 4095) % threads; }
+int ShardOf(const std::string& queue, int threads) { return QueueShardOf(queue, threads); }
 
 // Two queue names that are on different shards (or on the same shard) with 4 threads.
 std::pair<std::string, std::string> QueuePair(const std::string& prefix, bool same_shard) {

@@ -20,6 +20,7 @@
 #include "support/redis_client.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
+#include "support/shards.h"
 
 namespace disque::test {
 namespace {
@@ -845,6 +846,61 @@ TEST_P(QueuesTest, OomRefusesDenyoomCommandsOnly) {
 
 // ---------------------------------------------------------------------------------
 // HELLO (PROTOCOL.md 6.1)
+
+// Clients per shard, from DEBUG SHARDS ("shard:<i> clients:<n> ...").
+std::vector<int64_t> ClientsPerShard(RedisClient& c) {
+  std::vector<int64_t> counts;
+  for (const Reply& line : c.Command({"DEBUG", "SHARDS"}).elements) {
+    const size_t at = line.str.find("clients:");
+    counts.push_back(at == std::string::npos ? -1 : std::stoll(line.str.substr(at + 8)));
+  }
+  return counts;
+}
+
+// Eviction above 95 % samples every shard, not only the client's: a client on a shard
+// without evictable jobs still gets room made elsewhere instead of -OOM.
+TEST_P(QueuesTest, EvictionFreesMemoryOnOtherShards) {
+  RedisClient c(port());
+  ASSERT_TRUE(c.connected());
+  // Delivered at-most-once jobs are evictable: all in one queue, so on one shard.
+  constexpr int kJobs = 4000;
+  const std::string body(2048, 'e');
+  for (int i = 0; i < kJobs; ++i) c.Append({"ADDJOB", "evictable", body, "0", "RETRY", "0"});
+  for (int i = 0; i < kJobs; ++i) ASSERT_EQ(c.GetReply().type, Reply::Type::kStatus);
+  for (int i = 0; i < kJobs / 100; ++i) {
+    ASSERT_EQ(c.Command({"GETJOB", "COUNT", "100", "FROM", "evictable"}).elements.size(), 100u);
+  }
+  // A client on another shard than the queue's (found by which shard's client count
+  // grows when it connects); with one shard there is no other.
+  const int queue_shard = QueueShardOf("evictable", GetParam());
+  std::vector<std::unique_ptr<RedisClient>> conns;
+  RedisClient* other = nullptr;
+  for (int i = 0; i <= GetParam() && other == nullptr; ++i) {
+    const std::vector<int64_t> before = ClientsPerShard(c);
+    conns.push_back(std::make_unique<RedisClient>(port()));
+    ASSERT_TRUE(conns.back()->connected());
+    ASSERT_EQ(conns.back()->Command({"PING"}).ToString(), "+PONG");  // adopted by its shard by now
+    const std::vector<int64_t> after = ClientsPerShard(c);
+    ASSERT_EQ(before.size(), after.size());
+    for (size_t s = 0; s < after.size(); ++s) {
+      if (after[s] > before[s] && (GetParam() == 1 || static_cast<int>(s) != queue_shard)) other = conns.back().get();
+    }
+  }
+  ASSERT_NE(other, nullptr);
+  const int64_t used = InfoInt(c, "memory", "used_memory");
+  ASSERT_GT(used, 0);
+  // Usage above maxmemory: above 95 %, so denyoom commands must first evict. The server
+  // samples its usage every 100 ms, so poll until the eviction has happened.
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", std::to_string(used / 10 * 9)}).ToString(), "+OK");
+  std::string nack;
+  int64_t jobs = -1;
+  EXPECT_TRUE(WaitFor([&] {
+    nack = other->Command({"NACK", "D-00000000-AAAAAAAAAAAAAAAAAAAAAAAA-0001"}).ToString();
+    jobs = InfoInt(c, "jobs", "registered_jobs");
+    return nack == ":0" && jobs < kJobs;
+  })) << "last NACK: " << nack << ", registered_jobs: " << jobs << " (eviction should free delivered RETRY 0 jobs)";
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", kDefaultMaxmemory}).ToString(), "+OK");
+}
 
 TEST_P(QueuesTest, HelloLayout) {
   RedisClient c(port());

@@ -109,6 +109,10 @@ class Server {
   std::atomic<uint64_t> used_memory{0};
   // The memory warning level (PROTOCOL.md 5) of the sampled usage against `cfg`.
   int MemoryLevel(const config::Config& cfg) const;
+  // Eviction before a denyoom command (PROTOCOL.md 5): true when usage is at most 95 %
+  // of maxmemory (or maxmemory is 0), or eviction freed enough. Jobs are sampled on
+  // `home` first, then on the other shards, as Disque samples the whole node.
+  asio::awaitable<bool> FreeMemoryIfNeeded(Shard& home);
   int64_t start_time_ms() const { return start_time_ms_; }
   // Peak of used memory seen by the cron (INFO used_memory_peak).
   std::atomic<uint64_t> used_memory_peak{0};

@@ -99,9 +99,9 @@ class Shard {
   // timer follows the engine's schedule.
   engine::Engine& engine() { return *engine_; }
   void JobsChanged();
-  // Eviction before a denyoom command (PROTOCOL.md 5): true when usage is at most 95 %
-  // of maxmemory (or maxmemory is 0), or eviction on this shard freed enough.
-  bool FreeMemoryIfNeeded();
+  // Evicts up to `bytes` of this shard's evictable jobs (Server::FreeMemoryIfNeeded);
+  // returns the bytes freed.
+  size_t EvictForMemory(size_t bytes);
 
   ShardStats& stats() { return stats_; }
   void ResetStats();
