@@ -199,6 +199,7 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
   }
   const auto usec =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  shard_.MaybeLogSlow(ctx.args, usec);
   ShardStats& stats = shard_.stats();
   ++stats.commands_processed;
   ++stats.commands[cmd->index].calls;

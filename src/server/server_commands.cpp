@@ -385,6 +385,66 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
   }
 }
 
+// SLOWLOG GET [n] | LEN | RESET. Each shard keeps the entries of the commands it ran;
+// GET merges them, newest (highest ID) first.
+asio::awaitable<void> Slowlog(CommandContext& ctx) {
+  const std::string_view sub = ctx.args[1];
+  const size_t argc = ctx.args.size();
+  const int shards = ctx.server.shard_count();
+  if (Is(sub, "get") && (argc == 2 || argc == 3)) {
+    int64_t count = 10;
+    if (argc == 3) {
+      const std::optional<int64_t> n = ParseInt64(ctx.args[2]);
+      if (!n) co_return ctx.reply.Error(replies::kNotInteger);
+      count = *n;  // negative: everything, as Redis's count-- loop gives it
+    }
+    // The node's log is the newest slowlog-max-len entries of all shards together.
+    const auto max_len = static_cast<size_t>(std::max<int64_t>(0, ctx.shard.config().slowlog_max_len));
+    const size_t limit = std::min(max_len, count < 0 ? SIZE_MAX : static_cast<size_t>(count));
+    std::vector<SlowlogEntry> entries;
+    for (int i = 0; i < shards; ++i) {
+      auto collect = [limit](Shard& s) {
+        const auto& log = s.slowlog();
+        const size_t n = std::min(limit, log.size());
+        return std::vector<SlowlogEntry>(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(n));
+      };
+      std::vector<SlowlogEntry> part = co_await Shard::RunOn(ctx.server.shard(i), std::move(collect));
+      std::move(part.begin(), part.end(), std::back_inserter(entries));
+    }
+    std::sort(entries.begin(), entries.end(), [](const SlowlogEntry& a, const SlowlogEntry& b) { return a.id > b.id; });
+    if (entries.size() > limit) entries.resize(limit);
+    ctx.reply.ArrayHeader(entries.size());
+    for (const SlowlogEntry& e : entries) {
+      ctx.reply.ArrayHeader(4);
+      ctx.reply.Integer(e.id);
+      ctx.reply.Integer(e.time_s);
+      ctx.reply.Integer(e.duration_us);
+      ctx.reply.ArrayHeader(e.args.size());
+      for (const std::string& arg : e.args) ctx.reply.Bulk(arg);
+    }
+  } else if (Is(sub, "len") && argc == 2) {
+    int64_t total = 0;
+    for (int i = 0; i < shards; ++i) {
+      auto len = [](Shard& s) { return static_cast<int64_t>(s.slowlog().size()); };
+      const int64_t n = co_await Shard::RunOn(ctx.server.shard(i), std::move(len));
+      total += n;
+    }
+    ctx.reply.Integer(std::min(total, std::max<int64_t>(0, ctx.shard.config().slowlog_max_len)));
+  } else if (Is(sub, "reset") && argc == 2) {
+    for (int i = 0; i < shards; ++i) {
+      auto reset = [](Shard& s) {
+        s.ResetSlowlog();
+        return 0;
+      };
+      const int done = co_await Shard::RunOn(ctx.server.shard(i), std::move(reset));
+      (void)done;
+    }
+    ctx.reply.Status(replies::kOk);
+  } else {
+    ctx.reply.Error("ERR Unknown SLOWLOG subcommand or wrong # of args. Try GET, RESET, LEN.");
+  }
+}
+
 // HELLO: the format version, this node's ID, and every known node as [id, ip, port,
 // priority] (PROTOCOL.md 6.1). Until the cluster exists that is this node alone, with
 // an empty IP (no other node has told it its address) and priority 1.
@@ -411,6 +471,7 @@ constexpr std::array kServerCommands{
     Command{"time", 1, kReadonly | kFast, Time},
     Command{"command", 0, kReadonly | kLoading, CommandCmd},
     Command{"hello", 1, kReadonly | kFast, Hello},
+    Command{"slowlog", -2, kReadonly, nullptr, Slowlog},
 };
 
 }  // namespace

@@ -127,6 +127,26 @@ void Shard::ReportDrainedOnce() {
   server_.ShardDrained();
 }
 
+void Shard::MaybeLogSlow(std::span<const std::string_view> args, int64_t duration_us) {
+  const config::Config& cfg = config();
+  if (cfg.slowlog_log_slower_than < 0 || duration_us < cfg.slowlog_log_slower_than) return;
+  constexpr size_t kMaxArgs = 32, kMaxArgLen = 128;
+  SlowlogEntry entry{server_.NextSlowlogId(), SystemClock::Instance().NowMs() / 1000, duration_us, {}};
+  const size_t kept = args.size() > kMaxArgs ? kMaxArgs - 1 : args.size();
+  for (size_t i = 0; i < kept; ++i) {
+    std::string_view arg = args[i];
+    if (arg.size() > kMaxArgLen) {
+      entry.args.push_back(std::string(arg.substr(0, kMaxArgLen)) + "... (" +
+                           std::to_string(arg.size() - kMaxArgLen) + " more bytes)");
+    } else {
+      entry.args.emplace_back(arg);
+    }
+  }
+  if (kept < args.size()) entry.args.push_back("... (" + std::to_string(args.size() - kept) + " more arguments)");
+  slowlog_.push_front(std::move(entry));
+  while (static_cast<int64_t>(slowlog_.size()) > std::max<int64_t>(0, cfg.slowlog_max_len)) slowlog_.pop_back();
+}
+
 void Shard::ResetStats() {
   const size_t n = stats_.commands.size();
   stats_ = ShardStats{};

@@ -901,6 +901,48 @@ TEST_P(ProtocolTest, IdleClientsAreClosedAfterTimeout) {
   EXPECT_EQ(kept.Read(7), "+PONG\r\n");
 }
 
+// SLOWLOG (PROTOCOL.md 6.10), with every command logged (threshold 0): entries newest
+// first across all shards, argument shortening, LEN, RESET and the error text.
+TEST_P(ProtocolTest, SlowlogRecordsShortensAndResets) {
+  RedisClient a(port()), b(port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  ASSERT_EQ(a.Command({"CONFIG", "SET", "slowlog-log-slower-than", "0"}).ToString(), "+OK");
+  ASSERT_EQ(a.Command({"SLOWLOG", "RESET"}).ToString(), "+OK");
+  const std::string long_arg(200, 'x');
+  EXPECT_EQ(b.Command({"PING", long_arg}).str, long_arg);
+  EXPECT_EQ(b.Command({"ADDJOB", "slowq", "body", "0"}).type, Reply::Type::kStatus);
+  std::vector<std::string> args33 = {"ACKJOB"};
+  for (int i = 0; i < 34; ++i) args33.push_back("D-00000000-AAAAAAAAAAAAAAAAAAAAAAAA-000" + std::to_string(i % 10));
+  EXPECT_EQ(a.Command(args33).ToString(), ":0");
+
+  const Reply log = a.Command({"SLOWLOG", "GET", "3"});
+  ASSERT_EQ(log.type, Reply::Type::kArray) << log.ToString();
+  ASSERT_EQ(log.elements.size(), 3u) << log.ToString();
+  // Newest first: ACKJOB, ADDJOB, PING <long>.
+  const Reply& ack = log.elements[0];
+  ASSERT_EQ(ack.elements.size(), 4u);
+  EXPECT_EQ(ack.elements[0].type, Reply::Type::kInteger);
+  EXPECT_GT(ack.elements[1].integer, 1700000000);
+  EXPECT_GE(ack.elements[2].integer, 0);
+  ASSERT_EQ(ack.elements[3].elements.size(), 32u);
+  EXPECT_EQ(ack.elements[3].elements[0].str, "ACKJOB");
+  EXPECT_EQ(ack.elements[3].elements[31].str, "... (4 more arguments)");
+  EXPECT_EQ(log.elements[1].elements[3].elements[0].str, "ADDJOB");
+  EXPECT_GT(ack.elements[0].integer, log.elements[1].elements[0].integer);
+  const Reply& ping = log.elements[2].elements[3];
+  ASSERT_EQ(ping.elements.size(), 2u);
+  EXPECT_EQ(ping.elements[1].str, std::string(128, 'x') + "... (72 more bytes)");
+
+  EXPECT_GE(a.Command({"SLOWLOG", "LEN"}).integer, 4);
+  EXPECT_EQ(a.Command({"SLOWLOG", "GET", "x"}).ToString(), "-ERR value is not an integer or out of range");
+  EXPECT_EQ(a.Command({"SLOWLOG", "NOPE"}).ToString(),
+            "-ERR Unknown SLOWLOG subcommand or wrong # of args. Try GET, RESET, LEN.");
+  ASSERT_EQ(a.Command({"CONFIG", "SET", "slowlog-log-slower-than", "1000000000"}).ToString(), "+OK");
+  ASSERT_EQ(a.Command({"SLOWLOG", "RESET"}).ToString(), "+OK");
+  EXPECT_EQ(b.Command({"PING"}).ToString(), "+PONG");
+  EXPECT_EQ(a.Command({"SLOWLOG", "LEN"}).ToString(), ":0") << "only commands over the threshold are logged";
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ProtocolTest, ::testing::Values(1, 4));
 
 }  // namespace

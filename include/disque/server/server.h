@@ -94,6 +94,7 @@ class Server {
   // shards are serialized: each rewrites the whole file in place.
   Status RewriteConfig();
 
+  int64_t NextSlowlogId() { return next_slowlog_id_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t NextClientId() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
 
   // Process-wide counters (maintained by the accepting thread and the client sessions).
@@ -140,6 +141,7 @@ class Server {
   std::atomic<int> undrained_shards_{0};
   std::atomic<bool> forced_stop_{false};
   std::atomic<uint64_t> next_client_id_{1};
+  std::atomic<int64_t> next_slowlog_id_{0};
   std::atomic<size_t> next_shard_{0};
   std::atomic<bool> shutdown_requested_{false};
   std::string run_id_;

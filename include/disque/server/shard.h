@@ -5,6 +5,10 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <array>
+#include <deque>
+#include <span>
+#include <string>
+#include <string_view>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,6 +52,15 @@ struct ShardStats {
     uint64_t Mean() const;
   };
   Metric ops_per_sec, input_bytes_per_sec, output_bytes_per_sec;
+};
+
+// One SLOWLOG entry (PROTOCOL.md 6.10). Arguments are stored already shortened: at
+// most 32, each at most 128 bytes plus a "... (<k> more bytes)" note.
+struct SlowlogEntry {
+  int64_t id;           // increasing across the server (Server::NextSlowlogId)
+  int64_t time_s;       // unix time the command ran
+  int64_t duration_us;
+  std::vector<std::string> args;
 };
 
 // A shard: one thread, one io_context, and everything that thread exclusively owns:
@@ -102,6 +115,12 @@ class Shard {
   // Evicts up to `bytes` of this shard's evictable jobs (Server::FreeMemoryIfNeeded);
   // returns the bytes freed.
   size_t EvictForMemory(size_t bytes);
+
+  // SLOWLOG: records the command if it ran for at least slowlog-log-slower-than µs.
+  void MaybeLogSlow(std::span<const std::string_view> args, int64_t duration_us);
+  // Newest first.
+  const std::deque<SlowlogEntry>& slowlog() const { return slowlog_; }
+  void ResetSlowlog() { slowlog_.clear(); }
 
   ShardStats& stats() { return stats_; }
   void ResetStats();
@@ -166,6 +185,7 @@ class Shard {
   std::unordered_map<uint64_t, std::unique_ptr<Client>> clients_;
   std::vector<std::unique_ptr<Client>> graveyard_;
   ShardStats stats_;
+  std::deque<SlowlogEntry> slowlog_;  // newest at the front
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
   int64_t last_queue_eviction_ms_ = 0;
