@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "support/redis_client.h"
+#include "support/reply_text.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
 #include "support/shards.h"
@@ -46,38 +47,9 @@ std::vector<std::string> NamesOnDifferentShards(const std::string& prefix, int n
   return names;
 }
 
-std::string Bulk(const std::string& text) {
-  return "$" + std::to_string(text.size()) + "\r\n" + text + "\r\n";
-}
-
-std::string Multibulk(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args) out += Bulk(a);
-  return out;
-}
-
 // The bytes of a GETJOB reply with one job and no counters.
 std::string OneJobReply(const std::string& queue, const std::string& id, const std::string& body) {
   return "*1\r\n*3\r\n" + Bulk(queue) + Bulk(id) + Bulk(body);
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-int64_t InfoInt(RedisClient& c, const std::string& section, const std::string& field) {
-  const Reply info = section.empty() ? c.Command({"INFO"}) : c.Command({"INFO", section});
-  for (const auto& line : Lines(info.str)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
 }
 
 int64_t BlockedClients(RedisClient& c) { return InfoInt(c, "clients", "blocked_clients"); }

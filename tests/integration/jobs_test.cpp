@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "support/redis_client.h"
+#include "support/reply_text.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
 #include "support/shards.h"
@@ -102,16 +103,6 @@ size_t RespEnd(const std::string& b, size_t pos) {
     if (p == std::string::npos) return p;
   }
   return p;
-}
-
-std::string Bulk(const std::string& text) {
-  return "$" + std::to_string(text.size()) + "\r\n" + text + "\r\n";
-}
-
-std::string Multibulk(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args) out += Bulk(a);
-  return out;
 }
 
 // Reads one complete RESP reply from `conn`; returns its exact bytes.
@@ -205,16 +196,6 @@ std::vector<std::string> JobIds(const Reply& r) {
     ids.push_back(job.elements.size() >= 2 ? job.elements[1].str : "(malformed)");
   }
   return ids;
-}
-
-int64_t InfoInt(RedisClient& c, const std::string& section, const std::string& field) {
-  std::istringstream in(c.Command({"INFO", section}).str);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
-  }
-  return -1;
 }
 
 // QSTAT's `blocked` value for `queue`, or -1.

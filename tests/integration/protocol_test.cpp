@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/redis_client.h"
+#include "support/reply_text.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
 
@@ -28,42 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 
 using ProtocolTest = ServerTest;
-
-// "$<len>\r\n<text>\r\n": the bytes of a bulk reply.
-std::string Bulk(const std::string& text) {
-  return "$" + std::to_string(text.size()) + "\r\n" + text + "\r\n";
-}
-
-// The bytes of a multibulk request.
-std::string Multibulk(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args) out += Bulk(a);
-  return out;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-// The value of `field:` in INFO text, or "" when absent.
-std::string InfoField(const std::string& info, const std::string& field) {
-  for (const auto& line : Lines(info)) {
-    if (line.rfind(field + ":", 0) == 0) return line.substr(field.size() + 1);
-  }
-  return "";
-}
-
-int64_t InfoInt(RedisClient& c, const std::string& section, const std::string& field) {
-  const std::string v = InfoField(c.Command({"INFO", section}).str, field);
-  return v.empty() ? -1 : std::stoll(v);
-}
 
 // CLIENT LIST lines, each as a map of its key=value fields (and the keys in order).
 struct ClientLine {

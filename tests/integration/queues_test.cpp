@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/redis_client.h"
+#include "support/reply_text.h"
 #include "support/server_process.h"
 #include "support/server_test.h"
 #include "support/shards.h"
@@ -35,45 +36,12 @@ constexpr const char* kSyntax = "-ERR syntax error";
 constexpr const char* kOom = "-OOM command not allowed when used memory > 'maxmemory'.";
 constexpr const char* kDefaultMaxmemory = "1073741824";
 
-std::string Bulk(const std::string& text) {
-  return "$" + std::to_string(text.size()) + "\r\n" + text + "\r\n";
-}
-
-std::string Multibulk(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args) out += Bulk(a);
-  return out;
-}
-
 // Sends one command on a fresh raw connection and returns the first `bytes` bytes of
 // the reply. For replies hiredis cannot tell apart (`*-1` and `$-1`).
 std::string RawReply(int port, const std::vector<std::string>& args, size_t bytes) {
   RawConnection conn(port);
   if (!conn.connected() || !conn.Send(Multibulk(args))) return "(no connection)";
   return conn.Read(bytes, 5000);
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
-std::string InfoField(const std::string& info, const std::string& field) {
-  for (const auto& line : Lines(info)) {
-    if (line.rfind(field + ":", 0) == 0) return line.substr(field.size() + 1);
-  }
-  return "";
-}
-
-int64_t InfoInt(RedisClient& c, const std::string& section, const std::string& field) {
-  const std::string v = InfoField(c.Command({"INFO", section}).str, field);
-  return v.empty() ? -1 : std::stoll(v);
 }
 
 // ADDJOB with the default options; the job ID, or "" (with a test failure) on error.
