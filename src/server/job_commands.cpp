@@ -567,29 +567,10 @@ bool EnqueueOp(Engine& e, std::string_view id) { return e.Requeue(id, false); }
 bool NackOp(Engine& e, std::string_view id) { return e.Requeue(id, true); }
 bool DequeueOp(Engine& e, std::string_view id) { return e.Dequeue(id); }
 
-// ACKJOB, FASTACK, DELJOB, ENQUEUE, NACK, DEQUEUE <id> ...
-asio::awaitable<void> AckJob(CommandContext& ctx) {
-  IdOp op = AckOp;
-  co_await CountIds(ctx, op);
-}
-asio::awaitable<void> FastAck(CommandContext& ctx) {
-  IdOp op = DeleteOp;
-  co_await CountIds(ctx, op);
-}
-asio::awaitable<void> DelJob(CommandContext& ctx) {
-  IdOp op = DeleteOp;
-  co_await CountIds(ctx, op);
-}
-asio::awaitable<void> Enqueue(CommandContext& ctx) {
-  IdOp op = EnqueueOp;
-  co_await CountIds(ctx, op);
-}
-asio::awaitable<void> Nack(CommandContext& ctx) {
-  IdOp op = NackOp;
-  co_await CountIds(ctx, op);
-}
-asio::awaitable<void> Dequeue(CommandContext& ctx) {
-  IdOp op = DequeueOp;
+// ACKJOB, FASTACK, DELJOB, ENQUEUE, NACK, DEQUEUE <id> ...: one handler per operation.
+template <IdOp kOp>
+asio::awaitable<void> IdCommand(CommandContext& ctx) {
+  IdOp op = kOp;  // a named argument for co_await (GCC 12)
   co_await CountIds(ctx, op);
 }
 
@@ -697,15 +678,15 @@ asio::awaitable<void> JScan(CommandContext& ctx) {
 constexpr std::array kJobCommands{
     Command{"addjob", -4, kWrite | kDenyOom | kFast, nullptr, AddJob},
     Command{"getjob", -2, kWrite | kFast, nullptr, GetJob},
-    Command{"ackjob", -1, kWrite | kFast, nullptr, AckJob},
-    Command{"fastack", -1, kWrite | kFast, nullptr, FastAck},
-    Command{"deljob", -1, kWrite | kFast, nullptr, DelJob},
+    Command{"ackjob", -1, kWrite | kFast, nullptr, IdCommand<AckOp>},
+    Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>},
+    Command{"deljob", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>},
     Command{"show", 2, kReadonly | kFast, nullptr, Show},
     Command{"loadjob", 2, kWrite, LoadJob},
     Command{"jscan", -1, kReadonly, nullptr, JScan},
-    Command{"enqueue", -1, kWrite | kDenyOom | kFast, nullptr, Enqueue},
-    Command{"nack", -1, kWrite | kDenyOom | kFast, nullptr, Nack},
-    Command{"dequeue", -1, kWrite | kFast, nullptr, Dequeue},
+    Command{"enqueue", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<EnqueueOp>},
+    Command{"nack", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<NackOp>},
+    Command{"dequeue", -1, kWrite | kFast, nullptr, IdCommand<DequeueOp>},
     Command{"working", 2, kWrite | kFast, nullptr, Working},
 };
 
