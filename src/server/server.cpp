@@ -1,6 +1,7 @@
 #include "disque/server/server.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -90,12 +91,26 @@ Status Server::Listen() {
       },
       [this](net::Socket socket, bool is_unix) { OnAccept(std::move(socket), is_unix); });
   if (Status st = listener_->Open(spec); !st.ok()) return st;
-  listener_->Start();
 
+  // SIGTERM and SIGINT go to the control thread only. Every thread started from here
+  // on (shards, cluster bus) inherits the calling thread's blocked mask; the control
+  // thread unblocks them. Otherwise the kernel may pick a shard thread parked in
+  // epoll_wait, and under TSan (which defers handlers to the next interceptor) the
+  // shutdown would never start. The handler is installed before the first accept, so a
+  // signal sent as soon as the port answers is never lost.
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
   WaitForSignal();
-  control_thread_ = std::thread([this] { control_.run(); });
+  sigset_t shutdown_signals;
+  sigemptyset(&shutdown_signals);
+  sigaddset(&shutdown_signals, SIGTERM);
+  sigaddset(&shutdown_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+  control_thread_ = std::thread([this, shutdown_signals] {
+    pthread_sigmask(SIG_UNBLOCK, &shutdown_signals, nullptr);
+    control_.run();
+  });
+  listener_->Start();
   return Status::Ok();
 }
 
