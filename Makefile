@@ -6,15 +6,19 @@
 #   make test-asan  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan  the same under ThreadSanitizer
 #   make bench      build and run the micro-benchmarks
+#   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 
 JOBS ?= $(shell nproc)
 PORT ?= 7711
 CTEST_FLAGS ?= --output-on-failure --timeout 600 -j $(JOBS)
+FUZZ_SECONDS ?= 60
 
 PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
+# Only `make fuzz` needs these: clang and its libFuzzer runtime.
+FUZZ_PACKAGES := clang libclang-rt-dev
 
-.PHONY: all deps build run test test-asan test-tsan bench clean
+.PHONY: all deps build run test test-asan test-tsan bench fuzz clean
 
 all: build
 
@@ -56,5 +60,19 @@ test-tsan: deps
 bench: build
 	./build/bench/resp_bench
 
+# libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt). Each run starts from a copy of
+# the committed seed corpus, so what the fuzzer adds stays in build-fuzz/; a crashing
+# input is written to build-fuzz/ as crash-<sha1> (replay it with the *_fuzz_replay
+# binary of any build).
+fuzz: deps
+	@$(MAKE) --no-print-directory deps PACKAGES="$(FUZZ_PACKAGES)"
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DDISQUE_FUZZ=ON -DDISQUE_BUILD_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target bus_message_fuzz
+	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus
+	cp -r tests/fuzz/corpus/bus_message build-fuzz/corpus/
+	./build-fuzz/tests/fuzz/bus_message_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	  -artifact_prefix=build-fuzz/ build-fuzz/corpus/bus_message
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

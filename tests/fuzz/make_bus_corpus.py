@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of bus_message_fuzz (tests/fuzz/corpus/bus_message/).
+
+An encoder of its own, written from docs/cluster-bus.md rather than from the C++ code,
+so the seeds also check that the two agree. Run it from anywhere; it rewrites the
+directory. Valid frames are named after their type, invalid ones start with "bad_".
+"""
+
+import pathlib
+import shutil
+import struct
+
+SENDER = b"0123456789abcdef0123456789abcdef01234567"
+OTHER = b"fedcba9876543210fedcba9876543210fedcba98"
+PING, PONG, MEET, FAIL = 1, 2, 3, 4
+LEAVING, PFAIL, FAILED = 1 << 6, 1 << 1, 1 << 2
+
+
+def frame(type_, body=b"", ip=b"127.0.0.1", flags=0, sender=SENDER, node_flags=0,
+          version=1, magic=b"DQBS", length=None):
+    rest = sender + struct.pack(">HHHB", 7711, 17711, node_flags, len(ip)) + ip + body
+    if length is None:
+        length = 12 + len(rest)
+    return magic + struct.pack(">HBBI", version, type_, flags, length) + rest
+
+
+def entry(node_id, ip, port=7712, flags=0, ping=0, pong=0):
+    return (node_id + struct.pack(">B", len(ip)) + ip +
+            struct.pack(">HHHQQ", port, port + 10000, flags, ping, pong))
+
+
+def gossip(*entries):
+    return struct.pack(">H", len(entries)) + b"".join(entries)
+
+
+def seeds():
+    ping = frame(PING, gossip(entry(OTHER, b"10.0.0.2", ping=1700000000000, pong=1700000000100)))
+    yield "ping_empty", frame(PING, gossip())
+    yield "ping_one", ping
+    yield "ping_three", frame(PING, gossip(entry(OTHER, b"10.0.0.2"), entry(b"a" * 40, b""),
+                                           entry(b"b" * 40, b"fe80::1", flags=PFAIL)))
+    yield "pong_ipv6", frame(PONG, gossip(entry(OTHER, b"::1", flags=FAILED)), ip=b"2001:db8::7")
+    yield "meet_no_ip", frame(MEET, gossip(), ip=b"", node_flags=LEAVING)
+    yield "fail", frame(FAIL, OTHER, flags=1)
+    yield "unknown_type", frame(9, b"\x00\x05anything")
+    yield "two_frames", ping + frame(FAIL, OTHER)
+    yield "frame_and_a_half", ping + ping[:30]
+    yield "bad_magic", b"GET / HTTP/1.1\r\n\r\n"
+    yield "bad_version", frame(PING, gossip(), version=2)
+    yield "bad_length", frame(PING, gossip(), length=58)
+    yield "bad_sender_id", frame(FAIL, OTHER, sender=SENDER.upper())
+    yield "bad_ip", frame(PING, gossip(entry(OTHER, b"host.example")))
+    yield "bad_count", frame(PING, struct.pack(">H", 3) + entry(OTHER, b""))
+    yield "bad_trailing", frame(FAIL, OTHER + b"x")
+    yield "bad_truncated", ping[:-1]
+
+
+def main():
+    out = pathlib.Path(__file__).resolve().parent / "corpus" / "bus_message"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for name, data in seeds():
+        (out / name).write_bytes(data)
+
+
+if __name__ == "__main__":
+    main()
