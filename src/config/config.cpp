@@ -6,6 +6,7 @@
 
 #include "disque/config/config.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +112,14 @@ using StringCheck = std::string (*)(const std::string& value);
 
 std::string CheckPassword(const std::string& value) {
   return value.size() > kMaxPasswordLen ? "Password is longer than CONFIG_AUTHPASS_MAX_LEN" : "";
+}
+
+std::string CheckNumericIp(const std::string& value) {
+  unsigned char buf[sizeof(in6_addr)];
+  if (value.empty() || inet_pton(AF_INET, value.c_str(), buf) == 1 || inet_pton(AF_INET6, value.c_str(), buf) == 1) {
+    return "";
+  }
+  return "Invalid IP address (a numeric IPv4 or IPv6 address is needed)";
 }
 
 std::string CheckBaseName(const std::string& value) {
@@ -630,6 +639,12 @@ Options::Options() {
           .Rewrite(37),
       // Ours: shard threads, 0 = one per core. File and command line only.
       O::Int("threads", &Config::threads, {0, 1024, "Invalid number of threads"}).Rewrite(38),
+      // Ours: the cluster's advertised address and bus port. File and command line only.
+      O::String("cluster-announce-ip", &Config::cluster_announce_ip, CheckNumericIp, /*remove_when_empty=*/true)
+          .Rewrite(39),
+      O::Int("cluster-announce-port", &Config::cluster_announce_port, {0, 65535, "Invalid port"}).Rewrite(40),
+      O::Int("cluster-announce-bus-port", &Config::cluster_announce_bus_port, {0, 65535, "Invalid port"}).Rewrite(41),
+      O::Int("cluster-port", &Config::cluster_port, {0, 65535, "Invalid port"}).Rewrite(42),
       // Not rewritten, as in Disque.
       O::Int("databases", &Config::databases, {1, kMax, "Invalid number of databases"}).Get(15),
       O::Int("watchdog-period", &Config::watchdog_period).NotInFile().SetInt(0).Get(17),

@@ -81,6 +81,11 @@ Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_
       rng_(seed),
       ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_) {}
 
+void Engine::SetNodeId(std::string_view node_id) {
+  node_id_ = node_id;
+  ids_ = JobIdGenerator(node_id, key_);
+}
+
 // Blocked clients are not woken: the engine goes away with its shard.
 Engine::~Engine() { Clear(false); }
 

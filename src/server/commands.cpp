@@ -13,7 +13,7 @@ void CommandContext::ReplyError(const Status& status) {
 
 Result<CommandTable> CommandTable::Build(const std::vector<config::RenameCommand>& renames) {
   CommandTable table;
-  for (auto family : {ServerCommands(), JobCommands(), QueueCommands()}) {
+  for (auto family : {ServerCommands(), JobCommands(), QueueCommands(), ClusterCommands()}) {
     for (const Command& cmd : family) {
       table.commands_.push_back(cmd);
       table.commands_.back().index = table.commands_.size() - 1;

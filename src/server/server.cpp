@@ -16,17 +16,54 @@
 
 namespace disque::server {
 
+namespace {
+
+// Where the bus listens and what this node advertises (PROTOCOL.md II 1, and our
+// cluster-announce-* and cluster-port directives). No client port: no bus.
+cluster::BusOptions BusOptionsFor(const config::Config& cfg) {
+  cluster::BusOptions opts;
+  opts.bind = cfg.bind;
+  if (cfg.port != 0) opts.listen_port = static_cast<uint16_t>(cfg.cluster_port != 0 ? cfg.cluster_port : cfg.port + 10000);
+  opts.membership.node_timeout_ms = cfg.cluster_node_timeout;
+  opts.membership.announce_ip = cfg.cluster_announce_ip;
+  opts.membership.port = static_cast<uint16_t>(cfg.cluster_announce_port != 0 ? cfg.cluster_announce_port : cfg.port);
+  opts.membership.bus_port =
+      static_cast<uint16_t>(cfg.cluster_announce_bus_port != 0 ? cfg.cluster_announce_bus_port : opts.listen_port);
+  opts.nodes_file = cfg.cluster_config_file;
+  return opts;
+}
+
+}  // namespace
+
 Server::Server(config::Options& options, config::Config config, CommandTable commands, ProcessInfo info)
     : options_(options),
       commands_(std::move(commands)),
       info_(std::move(info)),
       config_(std::make_shared<const config::Config>(std::move(config))),
       run_id_(RandomHex(40)),
-      node_id_(RandomHex(40)),
       start_time_ms_(SystemClock::Instance().MonotonicMs()) {
   used_memory.store(UsedMemory());
+  cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_));
   const int n = static_cast<int>(config_->threads);
   for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
+}
+
+std::string Server::node_id() const {
+  std::shared_ptr<const cluster::ClusterView> view = cluster_->view();
+  return view ? view->myself_id : std::string(cluster::kNodeIdSize, '0');
+}
+
+asio::awaitable<void> Server::FlushAll(std::string node_id) {
+  for (auto& shard : shards_) {
+    auto flush = [node_id](Shard& s) {
+      s.engine().Flush();
+      if (!node_id.empty()) s.engine().SetNodeId(node_id);
+      s.JobsChanged();
+      return 0;
+    };
+    const int done = co_await Shard::RunOn(*shard, std::move(flush));
+    (void)done;
+  }
 }
 
 Server::~Server() {
@@ -77,6 +114,7 @@ Status Server::Start() {
 
 Status Server::Listen() {
   const config::Config& cfg = *config_;
+
   net::ListenSpec spec;
   spec.addresses = cfg.bind;
   spec.port = static_cast<int>(cfg.port);
@@ -91,6 +129,11 @@ Status Server::Listen() {
       },
       [this](net::Socket socket, bool is_unix) { OnAccept(std::move(socket), is_unix); });
   if (Status st = listener_->Open(spec); !st.ok()) return st;
+  // Then the cluster, as Disque orders it: nodes.conf gives this node its identity (a
+  // second process on the same file stops here), and the bus port must be free.
+  if (Status st = cluster_->Open(); !st.ok()) return st;
+  const std::string id = node_id();
+  for (auto& shard : shards_) shard->engine().SetNodeId(id);  // no shard thread runs yet
 
   // SIGTERM and SIGINT go to the control thread only. Every thread started from here
   // on (shards, cluster bus) inherits the calling thread's blocked mask; the control
@@ -115,6 +158,7 @@ Status Server::Listen() {
 }
 
 void Server::Run() {
+  cluster_->Start();
   for (auto& shard : shards_) shard->Start();
 }
 
@@ -189,6 +233,7 @@ void Server::StopAllShards() {
 
 void Server::Wait() {
   for (auto& shard : shards_) shard->Join();
+  cluster_->Stop();
   StopControlThread();
 }
 
@@ -208,6 +253,12 @@ asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
     auto publish = [snapshot, version](Shard& s) { s.PublishConfig(snapshot, version); };
     co_await Shard::RunOn(*shard, std::move(publish));
   }
+  auto timeout = [ms = snapshot->cluster_node_timeout](cluster::Membership& m, cluster::Bus&) {
+    m.set_node_timeout(ms);
+    return 0;
+  };
+  const int applied = co_await cluster_->Run(std::move(timeout));
+  (void)applied;
   co_return Status::Ok();
 }
 

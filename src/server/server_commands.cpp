@@ -359,15 +359,8 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
     ctx.reply.Bulk(text);
   } else if (Is(sub, "flushall") && argc == 2) {
     // Every job and queue on every shard; blocked clients get a null reply.
-    for (int i = 0; i < ctx.server.shard_count(); ++i) {
-      auto flush = [](Shard& s) {
-        s.engine().Flush();
-        s.JobsChanged();
-        return 0;
-      };
-      const int done = co_await Shard::RunOn(ctx.server.shard(i), std::move(flush));
-      (void)done;
-    }
+    std::string same_id;  // empty: the node keeps its ID
+    co_await ctx.server.FlushAll(std::move(same_id));
     ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "shards") && argc == 2) {
     // Ours: one line per shard thread, gathered on each shard.
@@ -445,18 +438,21 @@ asio::awaitable<void> Slowlog(CommandContext& ctx) {
   }
 }
 
-// HELLO: the format version, this node's ID, and every known node as [id, ip, port,
-// priority] (PROTOCOL.md 6.1). Until the cluster exists that is this node alone, with
-// an empty IP (no other node has told it its address) and priority 1.
+// HELLO: the format version, this node's ID, and every known node (handshakes
+// included) as [id, ip, port, priority], port and priority as bulk strings
+// (PROTOCOL.md 6.1). Read from the cluster's published snapshot: no hop to the bus.
 void Hello(CommandContext& ctx) {
-  ctx.reply.ArrayHeader(3);
+  const std::shared_ptr<const cluster::ClusterView> view = ctx.server.cluster_view();
+  ctx.reply.ArrayHeader(2 + view->nodes.size());
   ctx.reply.Integer(1);
-  ctx.reply.Bulk(ctx.server.node_id());
-  ctx.reply.ArrayHeader(4);
-  ctx.reply.Bulk(ctx.server.node_id());
-  ctx.reply.Bulk("");
-  ctx.reply.Bulk(std::to_string(ctx.shard.config().port));
-  ctx.reply.Bulk("1");
+  ctx.reply.Bulk(view->myself_id);
+  for (const cluster::ClusterView::Entry& node : view->nodes) {
+    ctx.reply.ArrayHeader(4);
+    ctx.reply.Bulk(node.id);
+    ctx.reply.Bulk(node.ip);
+    ctx.reply.Bulk(std::to_string(node.port));
+    ctx.reply.Bulk(std::to_string(cluster::ClusterView::Priority(node)));
+  }
 }
 
 // Arity and flags as PROTOCOL.md 1.5 gives them.

@@ -480,10 +480,14 @@ TEST_F(ConfigTest, DirectiveNames) {
                         "slowlog-max-len",
                         "latency-monitor-threshold",
                         "client-output-buffer-limit",
-                        "threads"}) {
+                        "threads",
+                        "cluster-announce-ip",
+                        "cluster-announce-port",
+                        "cluster-announce-bus-port",
+                        "cluster-port"}) {
     EXPECT_TRUE(has(n)) << n;
   }
-  EXPECT_EQ(names.size(), 41u);
+  EXPECT_EQ(names.size(), 45u);
   EXPECT_FALSE(has("watchdog-period"));
 }
 

@@ -65,6 +65,13 @@ struct Config {
   bool aof_enqueue_jobs_once = false;
   std::string cluster_config_file = "nodes.conf";
   int64_t cluster_node_timeout = 15000;
+  // Ours, beyond Disque (containers and NAT): what this node advertises to its peers,
+  // and the port its bus listens on. Empty / 0: the address peers see, the client
+  // port, client port + 10000.
+  std::string cluster_announce_ip;
+  int64_t cluster_announce_port = 0;
+  int64_t cluster_announce_bus_port = 0;
+  int64_t cluster_port = 0;
   int64_t slowlog_log_slower_than = 10000;
   int64_t slowlog_max_len = 128;
   int64_t latency_monitor_threshold = 0;

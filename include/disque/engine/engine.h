@@ -145,6 +145,9 @@ class Engine {
   size_t job_bytes() const { return job_bytes_; }
   const Clock& clock() const { return clock_; }
   const std::string& node_id() const { return node_id_; }
+  // A new identity (CLUSTER RESET HARD, or nodes.conf loaded after construction): job
+  // IDs made from now on carry its prefix. Existing jobs keep theirs.
+  void SetNodeId(std::string_view node_id);
 
  private:
   struct JobHashTraits {
@@ -174,7 +177,7 @@ class Engine {
   int64_t NowMs() const { return clock_.NowMs(); }
 
   const Clock& clock_;
-  const std::string node_id_;
+  std::string node_id_;
   const SipKey key_;
   JobIdGenerator ids_;
   std::mt19937_64 rng_;

@@ -63,6 +63,7 @@ struct Command {
 std::span<const Command> ServerCommands();
 std::span<const Command> JobCommands();
 std::span<const Command> QueueCommands();
+std::span<const Command> ClusterCommands();
 
 // The server's command table: every family, with rename-command applied. Built once at
 // startup and read-only afterwards, so every shard reads it without locks.

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "disque/cluster/bus.h"
 #include "disque/common/status.h"
 #include "disque/config/config.h"
 #include "disque/engine/engine.h"
@@ -41,7 +42,8 @@ struct ProcessInfo {
 // configuration. There is one per process, but it is an ordinary object passed by
 // reference (no global), so tests could run several.
 //
-// Threads: Run() spawns one thread per shard; shard 0 also runs the listeners. Accepted
+// Threads: Run() spawns one thread per shard and the cluster bus thread; shard 0 also
+// runs the client listeners. Accepted
 // connections go to shards round robin. A small control thread handles signals and the
 // shutdown deadline, so it answers even while a shard is busy. The calling thread
 // (main) only waits in Wait() for the shutdown to complete.
@@ -102,8 +104,15 @@ class Server {
   std::atomic<uint64_t> rejected_connections{0};
 
   const std::string& run_id() const { return run_id_; }
-  // This node's 40-hex ID (the cluster persists it; for now new per start).
-  const std::string& node_id() const { return node_id_; }
+  // This node's 40-hex ID: nodes.conf's once Listen() has loaded it (CLUSTER RESET
+  // HARD changes it), forty zeros before.
+  std::string node_id() const;
+  // The cluster bus and its node table; view() is readable from any thread.
+  cluster::Bus& cluster() { return *cluster_; }
+  std::shared_ptr<const cluster::ClusterView> cluster_view() const { return cluster_->view(); }
+  // Every job and queue on every shard (DEBUG FLUSHALL, CLUSTER RESET): blocked
+  // clients get their null reply. `node_id`, when not empty, becomes every engine's ID.
+  asio::awaitable<void> FlushAll(std::string node_id);
   // Job creation times, shared by every shard's engine.
   engine::CtimeSource& ctimes() { return ctimes_; }
   // Allocator bytes in use, sampled by shard 0's cron (INFO reads it fresh).
@@ -132,6 +141,9 @@ class Server {
   std::shared_ptr<const config::Config> config_;  // guarded by config_mu_
   uint64_t config_version_ = 1;                   // guarded by config_mu_
   std::vector<std::unique_ptr<Shard>> shards_;
+  // Declared after the shards so it is destroyed first: a command suspended in
+  // Bus::Run resumes on its shard's context.
+  std::unique_ptr<cluster::Bus> cluster_;
   std::unique_ptr<net::Listener> listener_;       // runs on shard 0
   asio::io_context control_;                      // signals and the shutdown deadline
   asio::executor_work_guard<asio::io_context::executor_type> control_work_{control_.get_executor()};
@@ -145,7 +157,6 @@ class Server {
   std::atomic<size_t> next_shard_{0};
   std::atomic<bool> shutdown_requested_{false};
   std::string run_id_;
-  std::string node_id_;
   engine::CtimeSource ctimes_;
   int64_t start_time_ms_;
 };

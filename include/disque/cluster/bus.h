@@ -1,0 +1,134 @@
+#pragma once
+
+#include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <atomic>
+#include <future>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "disque/cluster/membership.h"
+#include "disque/cluster/nodes_file.h"
+#include "disque/common/clock.h"
+#include "disque/common/status.h"
+
+#include "disque/net/connection.h"
+
+namespace disque::net {
+class Listener;
+}
+
+namespace disque::cluster {
+
+struct BusOptions {
+  std::vector<std::string> bind;  // addresses to listen on (empty: all)
+  uint16_t listen_port = 0;       // the bus port we bind (0: no bus, a node alone)
+  MembershipOptions membership;   // announced address and ports, node timeout
+  std::string nodes_file;         // cluster-config-file
+};
+
+// The cluster bus: its own thread and io_context, the listener on the bus port, one
+// outgoing link per known node plus the incoming connections, the 100 ms cron, the
+// Membership state machine, nodes.conf, and the ClusterView snapshot shards read.
+//
+// Threads: everything but view() and Run()'s posting happens on the bus thread. Shards
+// call Run(fn) to execute fn(Membership&, Bus&) there and resume with the result.
+//
+// Links (docs/cluster-bus.md): an outgoing link is created by the cron for a node
+// without one, connects asynchronously, and queues what is sent meanwhile; it is read
+// too, for the PONGs that come back on it. Incoming connections are read; a PING or MEET
+// on one is answered with a PONG on the same connection. A malformed frame closes the
+// connection it came on, with a log line.
+class Bus final : private Transport {
+ public:
+  Bus(const Clock& clock, BusOptions options);
+  ~Bus() override;
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+
+  // Startup, before Start(): locks and loads nodes.conf (a new identity when it is
+  // missing or empty), then binds the bus port. Errors are fatal to the caller.
+  Status Open();
+  // Starts the bus thread. It inherits the caller's signal mask.
+  void Start();
+  // Stops the thread and closes every connection. Idempotent.
+  void Stop();
+
+  // The latest snapshot of the node table; safe from any thread.
+  std::shared_ptr<const ClusterView> view() const { return view_.load(std::memory_order_acquire); }
+
+  // Runs fn(Membership&, Bus&) on the bus thread and resumes the caller with its
+  // result. After a change it publishes the view and saves nodes.conf before
+  // returning, so the caller's next command sees it. GCC 12: pass a named lambda (see
+  // Shard::RunOn).
+  template <typename F>
+  auto Run(F fn) -> asio::awaitable<std::invoke_result_t<F, Membership&, Bus&>> {
+    using R = std::invoke_result_t<F, Membership&, Bus&>;
+    auto task = [this, fn = std::move(fn)]() -> asio::awaitable<std::optional<R>> {
+      std::optional<R> result(fn(*membership_, *this));
+      AfterEvent();
+      co_return result;
+    };
+    std::optional<R> result = co_await asio::co_spawn(ctx_, std::move(task), asio::use_awaitable);
+    co_return std::move(*result);
+  }
+
+  // Bus-thread only.
+  // Writes nodes.conf now (CLUSTER SAVECONFIG); the error text is strerror's.
+  Status SaveConfig();
+  uint64_t messages_sent() const { return messages_sent_; }
+  uint64_t messages_received() const { return messages_received_; }
+  void set_node_timeout(int64_t ms) { membership_->set_node_timeout(ms); }
+
+ private:
+  struct Link;
+
+  // Transport.
+  void Connect(Node& node) override;
+  void DropLink(Node& node) override;
+  void Send(Node& node, const Message& message) override;
+  void Reply(uint64_t link, const Message& message) override;
+
+  std::shared_ptr<Link> NewLink(Node* node, net::Socket socket);
+  void Queue(const std::shared_ptr<Link>& link, const Message& message);
+  void StartWriter(const std::shared_ptr<Link>& link);
+  void CloseLink(const std::shared_ptr<Link>& link);
+  asio::awaitable<void> ConnectLink(std::shared_ptr<Link> link, asio::ip::tcp::endpoint endpoint);
+  asio::awaitable<void> ReadLink(std::shared_ptr<Link> link);
+  asio::awaitable<void> WriteLink(std::shared_ptr<Link> link);
+  void Dispatch(const std::shared_ptr<Link>& link, const Message& message);
+  void ScheduleCron();
+  // After anything that may have changed the table: save nodes.conf if due (a failure
+  // is fatal, PROTOCOL.md II 11), publish the view if it changed.
+  void AfterEvent();
+  void PublishView();
+
+  const Clock& clock_;
+  BusOptions options_;
+  NodesFile nodes_file_;
+  asio::io_context ctx_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ctx_.get_executor()};
+  std::thread thread_;
+  std::future<void> exited_;  // ready when the thread's run() returned
+  bool stopping_ = false;     // bus thread: Stop() began; no new links or cron runs
+  asio::steady_timer cron_timer_{ctx_};
+  std::unique_ptr<net::Listener> listener_;
+  std::unique_ptr<Membership> membership_;
+  std::unordered_map<uint64_t, std::shared_ptr<Link>> links_;  // every open connection
+  uint64_t next_link_id_ = 1;
+  uint64_t messages_sent_ = 0;
+  uint64_t messages_received_ = 0;
+  std::atomic<std::shared_ptr<const ClusterView>> view_;
+};
+
+}  // namespace disque::cluster
