@@ -162,7 +162,17 @@ void Bus::AfterEvent() {
 }
 
 void Bus::PublishView() {
-  view_.store(std::make_shared<const ClusterView>(membership_->View()), std::memory_order_release);
+  auto view = std::make_shared<const ClusterView>(membership_->View());
+  {
+    std::lock_guard lock(view_mu_);
+    view_ = view;
+  }
+  if (view_listener_) view_listener_(std::move(view));
+}
+
+std::shared_ptr<const ClusterView> Bus::view() const {
+  std::lock_guard lock(view_mu_);
+  return view_;
 }
 
 void Bus::Dispatch(const std::shared_ptr<Link>& link, const Message& message) {

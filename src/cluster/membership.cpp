@@ -598,7 +598,7 @@ std::string Membership::Line(const Node& n) const {
   line += n.ip;
   line += ':';
   line += std::to_string(n.port);
-  if (n.bus_port != DefaultBusPort(n.port)) line += "@" + std::to_string(n.bus_port);
+  if (n.bus_port != 0 && n.bus_port != DefaultBusPort(n.port)) line += "@" + std::to_string(n.bus_port);
   line += ' ';
   bool any = false;
   for (const auto& [bit, name] : kFlagNames) {

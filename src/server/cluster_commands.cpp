@@ -19,8 +19,9 @@ using cluster::Membership;
 
 bool Is(std::string_view arg, std::string_view name) { return EqualsIgnoreCase(arg, name); }
 
-// CLUSTER MEET <ip> <port> [<bus-port>]. The bus port is ours (Disque has only
-// port + 10000), for peers behind NAT or with cluster-port set.
+// CLUSTER MEET <ip> <port>: a handshake with the node whose bus is at port + 10000. A
+// node with another bus port (cluster-port, cluster-announce-bus-port) is met from its
+// own side: its MEET carries its bus port, and gossip spreads it.
 asio::awaitable<void> Meet(CommandContext& ctx) {
   const std::string_view ip = ctx.args[2];
   const std::string_view port_text = ctx.args[3];
@@ -29,21 +30,13 @@ asio::awaitable<void> Meet(CommandContext& ctx) {
     ctx.reply.Error("ERR Invalid TCP port specified: " + std::string(port_text));
     co_return;
   }
-  std::optional<int64_t> bus_port = int64_t{0};
-  if (ctx.args.size() == 5) bus_port = ParseInt64(ctx.args[4]);
-  if (!bus_port || *bus_port < 0 || *bus_port > 65535) {
-    ctx.reply.Error("ERR Invalid TCP port specified: " + std::string(ctx.args[4]));
-    co_return;
-  }
   const std::string canonical = cluster::CanonicalIp(ip);
   if (canonical.empty() || *port < 1 || *port > 55535) {
     ctx.reply.Error("ERR Invalid node address specified: " + std::string(ip) + ":" + std::string(port_text));
     co_return;
   }
   // A handshake already under way for this address is not an error (nothing new starts).
-  auto meet = [canonical, p = static_cast<uint16_t>(*port), b = static_cast<uint16_t>(*bus_port)](Membership& m, Bus&) {
-    return m.StartHandshake(canonical, p, b);
-  };
+  auto meet = [canonical, p = static_cast<uint16_t>(*port)](Membership& m, Bus&) { return m.StartHandshake(canonical, p); };
   const bool started = co_await ctx.server.cluster().Run(std::move(meet));
   (void)started;
   ctx.reply.Status(replies::kOk);
@@ -116,14 +109,14 @@ asio::awaitable<void> Leaving(CommandContext& ctx) {
 asio::awaitable<void> Cluster(CommandContext& ctx) {
   const std::string_view sub = ctx.args[1];
   const size_t argc = ctx.args.size();
-  if (Is(sub, "meet") && (argc == 4 || argc == 5)) {
+  if (Is(sub, "meet") && argc == 4) {
     co_await Meet(ctx);
   } else if (Is(sub, "nodes") && argc == 2) {
     auto nodes = [](Membership& m, Bus&) { return m.NodesText(); };
     const std::string text = co_await ctx.server.cluster().Run(std::move(nodes));
     ctx.reply.Bulk(text);
   } else if (Is(sub, "myid") && argc == 2) {
-    ctx.reply.Bulk(ctx.server.node_id());
+    ctx.reply.Bulk(ctx.shard.cluster_view().myself_id);
   } else if (Is(sub, "info") && argc == 2) {
     co_await Info(ctx);
   } else if (Is(sub, "saveconfig") && argc == 2) {

@@ -132,8 +132,17 @@ Status Server::Listen() {
   // Then the cluster, as Disque orders it: nodes.conf gives this node its identity (a
   // second process on the same file stops here), and the bus port must be free.
   if (Status st = cluster_->Open(); !st.ok()) return st;
-  const std::string id = node_id();
-  for (auto& shard : shards_) shard->engine().SetNodeId(id);  // no shard thread runs yet
+  // No shard thread runs yet: set their ID and view directly; later views are posted.
+  const std::shared_ptr<const cluster::ClusterView> view = cluster_->view();
+  for (auto& shard : shards_) {
+    shard->engine().SetNodeId(view->myself_id);
+    shard->PublishClusterView(view);
+  }
+  cluster_->set_view_listener([this](std::shared_ptr<const cluster::ClusterView> next) {
+    for (auto& shard : shards_) {
+      asio::post(shard->context(), [s = shard.get(), next] { s->PublishClusterView(next); });
+    }
+  });
 
   // SIGTERM and SIGINT go to the control thread only. Every thread started from here
   // on (shards, cluster bus) inherits the calling thread's blocked mask; the control

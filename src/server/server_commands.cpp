@@ -442,11 +442,11 @@ asio::awaitable<void> Slowlog(CommandContext& ctx) {
 // included) as [id, ip, port, priority], port and priority as bulk strings
 // (PROTOCOL.md 6.1). Read from the cluster's published snapshot: no hop to the bus.
 void Hello(CommandContext& ctx) {
-  const std::shared_ptr<const cluster::ClusterView> view = ctx.server.cluster_view();
-  ctx.reply.ArrayHeader(2 + view->nodes.size());
+  const cluster::ClusterView& view = ctx.shard.cluster_view();
+  ctx.reply.ArrayHeader(2 + view.nodes.size());
   ctx.reply.Integer(1);
-  ctx.reply.Bulk(view->myself_id);
-  for (const cluster::ClusterView::Entry& node : view->nodes) {
+  ctx.reply.Bulk(view.myself_id);
+  for (const cluster::ClusterView::Entry& node : view.nodes) {
     ctx.reply.ArrayHeader(4);
     ctx.reply.Bulk(node.id);
     ctx.reply.Bulk(node.ip);

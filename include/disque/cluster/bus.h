@@ -7,6 +7,8 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <future>
 #include <cstdint>
 #include <memory>
@@ -64,8 +66,15 @@ class Bus final : private Transport {
   // Stops the thread and closes every connection. Idempotent.
   void Stop();
 
-  // The latest snapshot of the node table; safe from any thread.
-  std::shared_ptr<const ClusterView> view() const { return view_.load(std::memory_order_acquire); }
+  // Every new snapshot of the node table is handed to this callback, on the bus thread
+  // and in order; the server posts it to each shard, which keeps its own copy, so
+  // shards read the view without a lock (as they read the configuration). Set before
+  // Start().
+  using ViewListener = std::function<void(std::shared_ptr<const ClusterView>)>;
+  void set_view_listener(ViewListener listener) { view_listener_ = std::move(listener); }
+  // The latest snapshot, for callers that are not shards (startup, CLUSTER MYID's
+  // fallback); takes a mutex. Null before Open().
+  std::shared_ptr<const ClusterView> view() const;
 
   // Runs fn(Membership&, Bus&) on the bus thread and resumes the caller with its
   // result. After a change it publishes the view and saves nodes.conf before
@@ -128,7 +137,9 @@ class Bus final : private Transport {
   uint64_t next_link_id_ = 1;
   uint64_t messages_sent_ = 0;
   uint64_t messages_received_ = 0;
-  std::atomic<std::shared_ptr<const ClusterView>> view_;
+  ViewListener view_listener_;
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const ClusterView> view_;  // guarded by view_mu_
 };
 
 }  // namespace disque::cluster

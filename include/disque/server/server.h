@@ -107,9 +107,9 @@ class Server {
   // This node's 40-hex ID: nodes.conf's once Listen() has loaded it (CLUSTER RESET
   // HARD changes it), forty zeros before.
   std::string node_id() const;
-  // The cluster bus and its node table; view() is readable from any thread.
+  // The cluster bus and its node table. Shards read the table's snapshot from their
+  // own copy (Shard::cluster_view()).
   cluster::Bus& cluster() { return *cluster_; }
-  std::shared_ptr<const cluster::ClusterView> cluster_view() const { return cluster_->view(); }
   // Every job and queue on every shard (DEBUG FLUSHALL, CLUSTER RESET): blocked
   // clients get their null reply. `node_id`, when not empty, becomes every engine's ID.
   asio::awaitable<void> FlushAll(std::string node_id);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "disque/cluster/membership.h"
 #include "disque/config/config.h"
 #include "disque/engine/engine.h"
 #include "disque/net/connection.h"
@@ -99,6 +100,9 @@ class Shard {
   // publishes a newer version; read without locks by this shard's thread only.
   const config::Config& config() const { return *config_; }
   void PublishConfig(std::shared_ptr<const config::Config> config, uint64_t version);
+  // This shard's copy of the cluster's node table snapshot (Bus::set_view_listener).
+  const cluster::ClusterView& cluster_view() const { return *cluster_view_; }
+  void PublishClusterView(std::shared_ptr<const cluster::ClusterView> view) { cluster_view_ = std::move(view); }
 
   // Adopts an accepted socket: creates its Client and starts its session. Runs on this
   // shard's thread.
@@ -179,6 +183,7 @@ class Shard {
   std::unique_ptr<engine::Engine> engine_;
   std::shared_ptr<const config::Config> config_;
   uint64_t config_version_ = 0;
+  std::shared_ptr<const cluster::ClusterView> cluster_view_;
   // Live clients, owned. Forget() moves a client whose session ended to graveyard_; it
   // is freed by a posted task (its coroutine frame must be gone first) or, if the shard
   // stops before that task runs, by ~Shard. Declared after ctx_: freed before it.
