@@ -793,31 +793,61 @@ TEST(ClusterTest, GarbageOnTheBusPortIsRejectedAndLogged) {
 // cluster-announce-ip is not in PROTOCOL.md (Redis has it; the bus header here carries an
 // announced IP). If the server does not know the directive the test is skipped.
 
-TEST(ClusterTest, AnnouncedIpIsWhatPeersList) {
-  ClusterOptions o = Options(2);
-  o.config_lines = {"cluster-announce-ip 127.0.0.1"};
+// cluster-announce-ip: every node also listens on 127.0.0.2 and announces it. Peers
+// see connections from 127.0.0.1, so listing 127.0.0.2 (and reaching the bus there)
+// proves they use the announced address, not the source address.
+TEST(ClusterTest, AnnouncedIpIsWhatPeersListAndConnectTo) {
+  ClusterOptions o = Options(3);
+  o.config_lines = {"bind 127.0.0.1 127.0.0.2", "cluster-announce-ip 127.0.0.2"};
   Cluster cluster(o);
-  const auto started = cluster.Start();
-  if (!started) {
-    const std::string log = cluster.node(0).log();
-    if (log.find("cluster-announce-ip") != std::string::npos) {
-      GTEST_SKIP() << "the server does not accept cluster-announce-ip:\n" << log;
-    }
-    FAIL() << started.message();
-  }
-  ASSERT_TRUE(cluster.MeetChain());
-  ASSERT_TRUE(cluster.WaitFullMesh(kMeshDeadline));
+  ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
-  for (int i : {0, 1}) {
-    const int other = 1 - i;
+  for (int i = 0; i < cluster.size(); ++i) {
     const ParsedNodes view = cluster.Nodes(i);
-    const NodeLine* line = view.Find(ids[other]);
-    ASSERT_NE(line, nullptr) << cluster.NodesText(i);
-    EXPECT_EQ(line->ip, "127.0.0.1");
-    EXPECT_EQ(line->port, cluster.port(other));
-    ASSERT_NE(view.Myself(), nullptr);
-    EXPECT_EQ(view.Myself()->ip, "127.0.0.1");
+    ASSERT_TRUE(view.ok()) << view.error;
+    for (const NodeLine& line : view.nodes) {
+      EXPECT_EQ(line.ip, "127.0.0.2") << cluster.NodesText(i);
+      EXPECT_EQ(line.link, "connected") << cluster.NodesText(i);
+    }
   }
+}
+
+// cluster-port and cluster-announce-bus-port: node B's bus is not at port + 10000. B
+// meets A (its MEET carries its bus port), C meets A, and gossip tells C where B's bus
+// is: a full mesh, with B listed as ip:port@busport.
+TEST(ClusterTest, NodeWithAnotherBusPortJoinsFromItsSide) {
+  ServerOptions plain;
+  ServerProcess a(plain), c(plain);
+  const int b_bus = PickFreePort();
+  ServerOptions odd;
+  odd.config_lines = {"cluster-port " + std::to_string(b_bus), "cluster-announce-bus-port " + std::to_string(b_bus),
+                      "cluster-node-timeout 1000"};
+  ServerProcess b(odd);
+  ASSERT_TRUE(a.Start()) << a.error();
+  ASSERT_TRUE(b.Start()) << b.error();
+  ASSERT_TRUE(c.Start()) << c.error();
+  RedisClient ca(a.port()), cb(b.port()), cc(c.port());
+  EXPECT_EQ(cb.Command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(a.port())}).str, "OK");
+  EXPECT_EQ(cc.Command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(a.port())}).str, "OK");
+  const std::string b_id = cb.Command({"CLUSTER", "MYID"}).str;
+  const std::string b_addr = "127.0.0.1:" + std::to_string(b.port()) + "@" + std::to_string(b_bus);
+  RedisClient* clients[] = {&ca, &cb, &cc};
+  const bool mesh = Cluster::Poll(
+      [&] {
+        for (RedisClient* client : clients) {
+          if (client->Command({"CLUSTER", "INFO"}).str.find("cluster_reachable_nodes:2\r\n") == std::string::npos) {
+            return false;
+          }
+        }
+        return true;
+      },
+      kMeshDeadline);
+  ASSERT_TRUE(mesh) << ca.Command({"CLUSTER", "NODES"}).str << cc.Command({"CLUSTER", "NODES"}).str;
+  for (RedisClient* client : {&ca, &cc}) {
+    const std::string text = client->Command({"CLUSTER", "NODES"}).str;
+    EXPECT_NE(text.find(b_id + " " + b_addr + " noflags"), std::string::npos) << text;
+  }
+  EXPECT_EQ(cb.Command({"CLUSTER", "NODES"}).str.find(b_id + " " + b_addr + " myself"), 0u);
 }
 
 }  // namespace
