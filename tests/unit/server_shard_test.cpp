@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "disque/server/server.h"
+#include "support/files.h"
 
 namespace disque::server {
 namespace {
@@ -19,6 +20,8 @@ class ShardTest : public ::testing::Test {
     config::Config cfg;
     cfg.port = 0;  // no listeners: this test only exercises the shards
     cfg.threads = 3;
+    // Each test process its own nodes.conf: the file is locked for the server's life.
+    cfg.cluster_config_file = dir_.File("nodes.conf");
     auto table = CommandTable::Build({});
     ASSERT_TRUE(table.ok());
     server_ = std::make_unique<Server>(options_, cfg, std::move(table).value(), ProcessInfo{});
@@ -36,6 +39,7 @@ class ShardTest : public ::testing::Test {
     return asio::co_spawn(server_->shard(from).context(), std::move(body), asio::use_future).get();
   }
 
+  test::TempDir dir_;
   config::Options options_;
   std::unique_ptr<Server> server_;
 };
