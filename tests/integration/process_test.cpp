@@ -170,7 +170,7 @@ TEST_P(ProcessTest, DaemonizeWritesPidfileAndSigtermRemovesIt) {
   const int port = PickFreePort();
   const std::string pidfile = dir.File("disque.pid");
   WriteFile(dir.File("disque.conf"), "port " + std::to_string(port) + "\nbind 127.0.0.1\ndaemonize yes\n" +
-                                         "pidfile " + pidfile + "\nlogfile " + dir.File("log.txt") + "\n");
+                                         "pidfile " + pidfile + "\nlogfile " + dir.File("log.txt") + "\ndir " + dir.path() + "\n");
   int status = 0;
   RunCommand(std::string(DISQUE_SERVER_BINARY) + " " + dir.File("disque.conf") + " --threads " +
                  std::to_string(GetParam()),
