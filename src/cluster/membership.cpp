@@ -133,13 +133,14 @@ Status Membership::Load(std::string_view text) {
       me = node.get();
       me->ping_sent_ms = me->pong_received_ms = 0;
     }
+    if (std::any_of(loaded.begin(), loaded.end(), [&](auto& n) { return n->id == node->id; })) return corrupted;
     loaded.push_back(std::move(node));
   }
   if (me == nullptr) return corrupted;
+  // Only a file that parsed completely replaces the table.
   nodes_.clear();
   by_id_.clear();
   for (auto& node : loaded) {
-    if (by_id_.contains(node->id)) return corrupted;
     by_id_.emplace(node->id, node.get());
     nodes_.push_back(std::move(node));
   }
@@ -526,6 +527,7 @@ void Membership::Cron() {
 
 void Membership::LinkClosed(Node& node, bool established) {
   const int64_t now = clock_.MonotonicMs();
+  Changed(false);  // the view shows whether a link exists (HELLO priority 5)
   if (established) {
     node.connect_failures = 0;
     node.next_connect_ms = 0;

@@ -1447,15 +1447,8 @@ TEST(ClusterMembershipTest, NodesTextFormat) {
       (std::vector<std::string>{kIdC, "127.0.0.3:7002", "noflags", "0", "0", "disconnected"}));
 }
 
-// BUG: LinkClosed() changes what View() shows -- the entry's `linked` goes false, and
-// HELLO's priority for the node from 1 to 5 -- without setting the view-change flag. The
-// Bus calls it from CloseLink() and then AfterEvent(), which publishes only
-// `if (TakeViewChange())`, so shards keep the old view (linked, priority 1) until some
-// unrelated change (PFAIL at the latest, a node timeout later). membership.h says
-// TakeViewChange() is "set by every change the ClusterView shows".
-// Expected: TakeViewChange() true after LinkClosed(); actual: false.
-// Fix: Changed(false) in Membership::LinkClosed, in both branches (an async connect
-// failure also turns a link the view showed as open into none).
+// A closed link changes what View() shows (`linked`, and HELLO priority 5), so it must
+// flag a view change: the bus publishes a new view only when TakeViewChange() says so.
 TEST(ClusterMembershipTest, ClosedLinkIsAViewChange) {
   SimCluster sim(3);
   sim.MeetChain();
