@@ -59,8 +59,8 @@ struct Bus::Link {
   std::string peer;        // "ip:port" for log lines
 };
 
-Bus::Bus(const Clock& clock, BusOptions options)
-    : clock_(clock), options_(std::move(options)), nodes_file_(options_.nodes_file) {}
+Bus::Bus(const Clock& clock, BusOptions options, engine::NodeRegistry& nodes)
+    : clock_(clock), options_(std::move(options)), nodes_file_(options_.nodes_file), nodes_(nodes) {}
 
 Bus::~Bus() { Stop(); }
 
@@ -181,9 +181,58 @@ void Bus::Dispatch(const std::shared_ptr<Link>& link, const Message& message) {
     spdlog::warn("Cluster bus: ignoring a message of unknown type {} from {}", message.type, link->peer);
     return;
   }
+  if (!cut_.empty() && (cut_.contains(message.sender) || (link->node != nullptr && cut_.contains(link->node->id)))) {
+    return;  // fault injection: the network to that node is down
+  }
+  if (message.type >= static_cast<uint8_t>(MessageType::kReplJob)) {
+    // A job message: only from a node we know (PROTOCOL.md II 5), then to the engine.
+    if (membership_->KnownSender(message.sender) == nullptr || !job_listener_) return;
+    engine::JobMessage m;
+    m.type = static_cast<engine::JobMsg>(message.type);
+    m.flags = message.msg_flags;
+    m.job_id = message.job_id;
+    m.aux = message.aux;
+    m.queue = message.queue;
+    m.jobs = message.jobs;
+    m.sender = nodes_.Intern(message.sender);
+    job_listener_(std::move(m));
+    return;
+  }
   const Origin from{link->id, link->node, link->peer_ip, link->local_ip};
   membership_->Receive(message, from);
   AfterEvent();
+}
+
+void Bus::SendJobs(std::vector<engine::JobMessage> messages) {
+  asio::post(ctx_, [this, messages = std::move(messages)] {
+    if (stopping_ || !membership_) return;
+    for (const engine::JobMessage& m : messages) SendJob(m);
+  });
+}
+
+void Bus::SendJob(const engine::JobMessage& job_message) {
+  Message m = membership_->Header(static_cast<MessageType>(job_message.type));
+  m.msg_flags = job_message.flags;
+  m.job_id = job_message.job_id;
+  m.aux = job_message.aux;
+  m.queue = job_message.queue;
+  m.jobs = job_message.jobs;
+  std::string frame;
+  Encode(m, frame);  // once, whatever the number of recipients
+  auto send = [&](const Node& node) {
+    if (node.link == 0 || cut_.contains(node.id)) return;
+    auto it = links_.find(node.link);
+    if (it != links_.end()) QueueFrame(it->second, frame);
+  };
+  if (job_message.to_all) {
+    membership_->ForEachPeer(send);
+    return;
+  }
+  for (uint32_t index : job_message.to) {
+    if (const Node* node = membership_->Find(nodes_.Id(index)); node != nullptr && node != &membership_->myself()) {
+      send(*node);
+    }
+  }
 }
 
 // ------------------------------------------------------------------------ links
@@ -232,7 +281,7 @@ void Bus::DropLink(Node& node) {
 }
 
 void Bus::Send(Node& node, const Message& message) {
-  if (node.link == 0) return;
+  if (node.link == 0 || (!cut_.empty() && cut_.contains(node.id))) return;
   auto it = links_.find(node.link);
   if (it != links_.end()) Queue(it->second, message);
 }
@@ -245,6 +294,13 @@ void Bus::Reply(uint64_t link, const Message& message) {
 void Bus::Queue(const std::shared_ptr<Link>& link, const Message& message) {
   if (link->closed) return;
   Encode(message, link->pending);
+  ++messages_sent_;
+  if (link->connected && !link->writing) StartWriter(link);
+}
+
+void Bus::QueueFrame(const std::shared_ptr<Link>& link, std::string_view frame) {
+  if (link->closed) return;
+  link->pending.append(frame);
   ++messages_sent_;
   if (link->connected && !link->writing) StartWriter(link);
 }

@@ -238,6 +238,11 @@ bool Membership::TakeViewChange() { return std::exchange(view_changed_, false); 
 
 // ------------------------------------------------------------------------ messages
 
+const Node* Membership::KnownSender(std::string_view id) const {
+  const Node* n = Find(id);
+  return n != nullptr && !(n->flags & kNodeHandshake) && n != myself_ ? n : nullptr;
+}
+
 Message Membership::Header(MessageType type) const {
   Message m;
   m.type = static_cast<uint8_t>(type);
@@ -409,6 +414,9 @@ void Membership::Receive(const Message& m, const Origin& from) {
       Changed(true);
     }
   }
+  // Every other type is ignored here, the job messages (types 5 to 16) included: they
+  // are not heartbeats (no LEAVING copy, no PONG, no failure-state change), and the Bus
+  // routes them to the job engine.
 }
 
 // PROTOCOL.md II 3.7.

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <string>
 
+#include "disque/engine/job_id.h"
+
 // The byte layout is documented in docs/cluster-bus.md; the offsets below follow it.
 // Encode writes fields in order into the caller's buffer; Decode reads them back with a
 // cursor and checks every length against the bytes that are left before reading.
@@ -21,11 +23,34 @@ constexpr size_t kLengthOffset = 8;
 // A gossip entry without its IP: ID, IP length, port, bus port, flags, ping, pong.
 constexpr size_t kGossipFixedSize = kNodeIdSize + 1 + 2 + 2 + 2 + 8 + 8;
 constexpr size_t kMaxGossipEntries = 65535;
+// A job ID body: the ID and aux.
+constexpr size_t kJobIdBodySize = kJobIdSize + 4;
+// A queue body without the name: aux and the name's length.
+constexpr size_t kQueueFixedSize = 4 + 4;
+static_assert(kJobIdSize == engine::kJobIdLen);
 
 bool IsGossipType(uint8_t type) {
   return type == static_cast<uint8_t>(MessageType::kPing) ||
          type == static_cast<uint8_t>(MessageType::kPong) ||
          type == static_cast<uint8_t>(MessageType::kMeet);
+}
+
+// GOTJOB to DELJOB: a job ID and aux.
+bool IsJobIdType(uint8_t type) {
+  return type >= static_cast<uint8_t>(MessageType::kGotJob) &&
+         type <= static_cast<uint8_t>(MessageType::kDelJob);
+}
+
+// NEEDJOBS and PAUSE: aux and a queue name.
+bool IsQueueType(uint8_t type) {
+  return type == static_cast<uint8_t>(MessageType::kNeedJobs) ||
+         type == static_cast<uint8_t>(MessageType::kPause);
+}
+
+// REPLJOB and YOURJOBS: serialized jobs.
+bool IsJobsType(uint8_t type) {
+  return type == static_cast<uint8_t>(MessageType::kReplJob) ||
+         type == static_cast<uint8_t>(MessageType::kYourJobs);
 }
 
 bool IsNodeId(std::string_view id) {
@@ -72,9 +97,29 @@ void PutIp(std::string& out, const std::string& ip) {
   out.append(ip, 0, n);
 }
 
+// Like PutNodeId, for job IDs: always 40 bytes.
+void PutJobId(std::string& out, const std::string& id) {
+  assert(engine::IsValidJobIdFormat(id));
+  const size_t n = std::min(id.size(), kJobIdSize);
+  out.append(id, 0, n);
+  out.append(kJobIdSize - n, ' ');
+}
+
+// A u32 length and the bytes. Encode asserts the whole frame fits kMaxFrameSize, so the
+// length fits too.
+void PutBytes(std::string& out, const std::string& bytes) {
+  PutBigEndian<uint32_t>(out, static_cast<uint32_t>(bytes.size()));
+  out.append(bytes);
+}
+
 size_t GossipCount(const Message& message) {
   assert(message.gossip.size() <= kMaxGossipEntries);
   return std::min(message.gossip.size(), kMaxGossipEntries);
+}
+
+size_t JobCount(const Message& message) {
+  assert(message.jobs.size() <= kMaxJobsPerMessage);
+  return std::min(message.jobs.size(), size_t{kMaxJobsPerMessage});
 }
 
 size_t EncodedSize(const Message& message) {
@@ -86,6 +131,13 @@ size_t EncodedSize(const Message& message) {
     }
   } else if (message.type == static_cast<uint8_t>(MessageType::kFail)) {
     size += kNodeIdSize;
+  } else if (IsJobIdType(message.type)) {
+    size += kJobIdBodySize;
+  } else if (IsQueueType(message.type)) {
+    size += kQueueFixedSize + message.queue.size();
+  } else if (IsJobsType(message.type)) {
+    size += 4;
+    for (size_t i = 0; i < JobCount(message); ++i) size += 4 + message.jobs[i].size();
   }
   return size;
 }
@@ -169,10 +221,54 @@ Status DecodeGossip(Cursor& in, std::vector<GossipEntry>& gossip) {
   return Status::Ok();
 }
 
+Status DecodeJobIdBody(Cursor& in, Message& message) {
+  if (in.left() < kJobIdBodySize) return Error("truncated job id body");
+  std::string_view id = in.Bytes(kJobIdSize);
+  if (!engine::IsValidJobIdFormat(id)) return Error("bad job id");
+  message.job_id = id;
+  message.aux = in.Read<uint32_t>();
+  return Status::Ok();
+}
+
+Status DecodeQueueBody(Cursor& in, Message& message) {
+  if (in.left() < kQueueFixedSize) return Error("truncated queue body");
+  message.aux = in.Read<uint32_t>();
+  const size_t size = in.Read<uint32_t>();
+  if (size > in.left()) {
+    return Error("queue length " + std::to_string(size) + " too big for " +
+                 std::to_string(in.left()) + " bytes");
+  }
+  message.queue = in.Bytes(size);
+  return Status::Ok();
+}
+
+Status DecodeJobs(Cursor& in, std::vector<std::string>& jobs) {
+  if (in.left() < 4) return Error("truncated job count");
+  const size_t count = in.Read<uint32_t>();
+  // Checked before allocating: each job takes at least its 4-byte length.
+  if (count > kMaxJobsPerMessage) return Error("job count " + std::to_string(count) + " too big");
+  if (count > in.left() / 4) {
+    return Error("job count " + std::to_string(count) + " too big for " +
+                 std::to_string(in.left()) + " bytes");
+  }
+  jobs.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (in.left() < 4) return Error("truncated job " + std::to_string(i));
+    const size_t size = in.Read<uint32_t>();
+    if (size > in.left()) {
+      return Error("job " + std::to_string(i) + " length " + std::to_string(size) +
+                   " too big for " + std::to_string(in.left()) + " bytes");
+    }
+    jobs[i] = in.Bytes(size);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool IsKnownType(uint8_t type) {
-  return IsGossipType(type) || type == static_cast<uint8_t>(MessageType::kFail);
+  return IsGossipType(type) || type == static_cast<uint8_t>(MessageType::kFail) ||
+         IsJobIdType(type) || IsQueueType(type) || IsJobsType(type);
 }
 
 std::string_view TypeName(uint8_t type) {
@@ -185,6 +281,30 @@ std::string_view TypeName(uint8_t type) {
       return "meet";
     case MessageType::kFail:
       return "fail";
+    case MessageType::kReplJob:
+      return "repljob";
+    case MessageType::kGotJob:
+      return "gotjob";
+    case MessageType::kEnqueue:
+      return "enqueue";
+    case MessageType::kWillQueue:
+      return "willqueue";
+    case MessageType::kQueued:
+      return "queued";
+    case MessageType::kWorking:
+      return "working";
+    case MessageType::kSetAck:
+      return "setack";
+    case MessageType::kGotAck:
+      return "gotack";
+    case MessageType::kDelJob:
+      return "deljob";
+    case MessageType::kNeedJobs:
+      return "needjobs";
+    case MessageType::kYourJobs:
+      return "yourjobs";
+    case MessageType::kPause:
+      return "pause";
   }
   return "unknown";
 }
@@ -221,6 +341,16 @@ void Encode(const Message& message, std::string& out) {
     }
   } else if (message.type == static_cast<uint8_t>(MessageType::kFail)) {
     PutNodeId(out, message.node);
+  } else if (IsJobIdType(message.type)) {
+    PutJobId(out, message.job_id);
+    PutBigEndian<uint32_t>(out, message.aux);
+  } else if (IsQueueType(message.type)) {
+    PutBigEndian<uint32_t>(out, message.aux);
+    PutBytes(out, message.queue);
+  } else if (IsJobsType(message.type)) {
+    const size_t count = JobCount(message);
+    PutBigEndian<uint32_t>(out, static_cast<uint32_t>(count));
+    for (size_t i = 0; i < count; ++i) PutBytes(out, message.jobs[i]);
   }
   assert(out.size() - start == size);
 }
@@ -278,6 +408,12 @@ Result<Message> Decode(std::string_view frame) {
     std::string_view node = in.Bytes(kNodeIdSize);
     if (!IsNodeId(node)) return Error("bad node id in fail body");
     message.node = node;
+  } else if (IsJobIdType(message.type)) {
+    if (Status status = DecodeJobIdBody(in, message); !status.ok()) return status;
+  } else if (IsQueueType(message.type)) {
+    if (Status status = DecodeQueueBody(in, message); !status.ok()) return status;
+  } else if (IsJobsType(message.type)) {
+    if (Status status = DecodeJobs(in, message.jobs); !status.ok()) return status;
   } else {
     return message;  // A newer peer's type: the body is not ours to read.
   }

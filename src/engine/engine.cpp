@@ -73,17 +73,27 @@ uint64_t CtimeSource::Next(int64_t now_ms) {
   return next;
 }
 
-Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes)
+Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes,
+               NodeRegistry* nodes)
     : clock_(clock),
       node_id_(node_id),
       key_(key),
       ids_(node_id, key),
       rng_(seed),
-      ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_) {}
+      ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_),
+      own_nodes_(nodes != nullptr ? nullptr : std::make_unique<NodeRegistry>()),
+      nodes_(nodes != nullptr ? nodes : own_nodes_.get()) {
+  cluster_.self = nodes_->Intern(node_id_);
+  cluster_.members = {cluster_.self};
+}
 
 void Engine::SetNodeId(std::string_view node_id) {
   node_id_ = node_id;
   ids_ = JobIdGenerator(node_id, key_);
+  ClusterState alone;
+  alone.self = nodes_->Intern(node_id_);
+  alone.members = {alone.self};
+  SetCluster(std::move(alone));
 }
 
 // Blocked clients are not woken: the engine goes away with its shard.
@@ -91,7 +101,7 @@ Engine::~Engine() { Clear(false); }
 
 // ---------------------------------------------------------------------------- jobs
 
-Result<const Job*> Engine::AddJob(const AddJobArgs& args) {
+Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWaiter> waiter, JobId* id) {
   if (Queue* q = FindQueue(args.queue)) {
     if (args.maxlen > 0 && static_cast<int64_t>(q->length()) >= args.maxlen) {
       return Status(Code::kMaxLen, "Queue is already longer than the specified MAXLEN count");
@@ -114,6 +124,30 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args) {
   } while (Find(job->id) != nullptr);
   jobs_.Insert(job);
   job_bytes_ += job->allocation_size();
+  if (id != nullptr) *id = job->id;
+  if (!args.external) job->delivered.Insert(cluster_.self);
+  // PROTOCOL.md II 6: copies on other nodes are needed for REPLICATE > 1, and for every
+  // copy when this node keeps none (external replication).
+  const int needed = args.external ? args.repl : args.repl - 1;
+  if (needed > 0 && !args.async && waiter != nullptr) {
+    job->state = JobState::kWaitRepl;
+    JobExtra& extra = Extra(*job);
+    if (!args.external) extra.confirmed.Insert(cluster_.self);
+    extra.waiter = std::move(waiter);
+    extra.deadline_ms = args.timeout_ms > 0 ? now + args.timeout_ms : 0;
+    extra.added_node_ms = now;
+    Reschedule(*job);
+    ReplicateJob(*job, needed, false);
+    return static_cast<const Job*>(job);
+  }
+  if (needed > 0) ReplicateJob(*job, needed, true);  // ASYNC: one NOREPLY REPLJOB each
+  if (args.external) {
+    // Nothing is kept here: one of the copies is told to queue the job.
+    std::vector<uint32_t> holders = Others(job->delivered);
+    if (!holders.empty()) Send(JobMsg::kEnqueue, *job, job->delay, {holders[rng_() % holders.size()]});
+    DeleteJob(job);
+    return static_cast<const Job*>(nullptr);
+  }
   if (args.delay == 0) {
     Enqueue(*job, false);  // schedules it too
   } else {
@@ -131,18 +165,14 @@ Job* Engine::Find(std::string_view id_text) const {
   return id ? Find(*id) : nullptr;
 }
 
-bool Engine::Ack(std::string_view id_text) {
-  Job* job = Find(id_text);
-  if (job == nullptr || job->state == JobState::kAcked) return false;
-  // With no other node holding a copy, garbage collection completes at once.
-  DeleteJob(job);
-  return true;
-}
-
 bool Engine::Delete(std::string_view id_text) {
   Job* job = Find(id_text);
   if (job == nullptr) return false;
-  DeleteJob(job);
+  if (job->state == JobState::kWaitRepl) {
+    DeleteEverywhere(job, Status(Code::kNoRepl, "job removed (expired?) before the requested replication level was achieved"));
+  } else {
+    DeleteJob(job);
+  }
   return true;
 }
 
@@ -171,11 +201,14 @@ Result<int64_t> Engine::Working(std::string_view id_text) {
                   "Half of job TTL already elapsed, you are no longer allowed to postpone the next delivery.");
   }
   if (job->state == JobState::kQueued) RemoveFromQueue(*job);
-  if (job->retry != 0 && job->qtime_ms != 0) SetRequeueTime(*job, now);
+  if (job->retry != 0 && job->qtime_ms != 0 && job->state != JobState::kAcked) SetRequeueTime(*job, now);
+  // The other copies leave their queues too and postpone their requeue.
+  if (job->state != JobState::kAcked) SendToDelivered(JobMsg::kWorking, *job);
   return static_cast<int64_t>(job->retry);
 }
 
 void Engine::DeleteJob(Job* job) {
+  if (job->flags & kJobHasExtra) DropExtra(*job);
   if (job->state == JobState::kQueued) RemoveFromQueue(*job);
   if (JobSchedule::Contains(job)) schedule_.Erase(job);
   jobs_.Erase(job);
@@ -184,7 +217,7 @@ void Engine::DeleteJob(Job* job) {
 }
 
 bool Engine::Enqueue(Job& job, bool nack) {
-  if (job.state == JobState::kQueued || job.qtime_ms == 0) return false;
+  if (job.state != JobState::kActive || job.qtime_ms == 0) return false;
   if (job.retry == 0 && (job.flags & kJobDelivered)) return false;
   Queue& q = GetOrCreateQueue(job.queue());
   const int64_t now = NowMs();
@@ -195,10 +228,11 @@ bool Engine::Enqueue(Job& job, bool nack) {
   } else {
     job.qtime_ms = 0;
   }
-  // The first queueing here is free; every later one counts (and, in a cluster, is
-  // announced with QUEUED).
+  // The first queueing here is free; every later one counts and is announced with
+  // QUEUED, which also makes the other copies postpone their own requeue.
   if ((job.flags & kJobBcastQueued) || nack) {
     Saturating(nack ? job.nacks : job.additional_deliveries);
+    SendToDelivered(JobMsg::kQueued, job, 0, nack ? kJobMsgIncrNacks : kJobMsgIncrDeliv);
   } else {
     job.flags |= kJobBcastQueued;
   }
@@ -229,12 +263,15 @@ Job* Engine::PopForDelivery(Queue& q) {
 }
 
 void Engine::ServeWaiters(Queue& q) {
+  bool served = false;
   while (!q.jobs.empty() && !(q.pause & kPauseOut) && !q.waiters.empty()) {
     std::shared_ptr<Waiter> waiter = std::move(q.waiters.front());
     q.waiters.pop_front();
     if (!waiter->Claim()) continue;  // served elsewhere, timed out or gone
     waiter->Deliver(PopForDelivery(q));
+    served = true;
   }
+  if (served && q.jobs.empty()) NeedJobs(q, true);
 }
 
 void Engine::SetRequeueTime(Job& job, int64_t now_ms) {
@@ -250,6 +287,7 @@ void Engine::Reschedule(Job& job) {
     const int64_t t = (job.flags & kJobWillQueue) ? job.qtime_ms - kWillQueueAdvanceMs : job.qtime_ms;
     wake = std::min(wake, t);
   }
+  if (job.state == JobState::kAcked && job.qtime_ms != 0) wake = std::min(wake, job.qtime_ms);  // next GC
   job.awake_ms = wake;
   if (JobSchedule::Contains(&job)) {
     schedule_.Update(&job);
@@ -283,6 +321,7 @@ Queue& Engine::GetOrCreateQueue(std::string_view name) {
 }
 
 void Engine::DestroyQueue(Queue* q) {
+  if (q->waited) std::erase(waited_, q);
   queues_.Erase(q);
   delete q;
 }
@@ -290,7 +329,9 @@ void Engine::DestroyQueue(Queue* q) {
 void Engine::Fetch(std::string_view name, size_t max, std::vector<const Job*>& out) {
   Queue& q = GetOrCreateQueue(name);
   if (q.pause & kPauseOut) return;
+  const size_t before = out.size();
   for (size_t i = 0; i < max && !q.jobs.empty(); ++i) out.push_back(PopForDelivery(q));
+  if (out.size() > before && q.jobs.empty()) NeedJobs(q, true);
 }
 
 size_t Engine::Fetchable(std::string_view name) {
@@ -339,16 +380,27 @@ void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>&
   }
 }
 
-uint8_t Engine::Pause(std::string_view name, std::optional<uint8_t> flags) {
+uint8_t Engine::Pause(std::string_view name, std::optional<uint8_t> flags, bool bcast) {
   Queue* q = FindQueue(name);
-  if (!flags) return q ? q->pause : 0;
-  if (q == nullptr) {
-    if (*flags == 0) return 0;
-    q = &GetOrCreateQueue(name);
+  uint8_t result = q ? q->pause : 0;
+  if (flags) {
+    if (q == nullptr && *flags != 0) q = &GetOrCreateQueue(name);
+    if (q != nullptr) {
+      q->pause = *flags;
+      ServeWaiters(*q);  // clearing an output pause serves the waiting clients
+      result = q->pause;
+    }
   }
-  q->pause = *flags;
-  ServeWaiters(*q);  // clearing an output pause serves the waiting clients
-  return q->pause;
+  if (bcast && cluster_.size > 1) {
+    // The resulting state, not the delta; receivers adopt it and do not forward it.
+    JobMessage m;
+    m.type = JobMsg::kPause;
+    m.aux = result;
+    m.queue.assign(name);
+    m.to_all = true;
+    outbox_.push_back(std::move(m));
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------------------- blocking
@@ -356,6 +408,10 @@ uint8_t Engine::Pause(std::string_view name, std::optional<uint8_t> flags) {
 void Engine::Block(std::string_view name, std::shared_ptr<Waiter> waiter) {
   Queue& q = GetOrCreateQueue(name);
   q.waiters.push_back(std::move(waiter));
+  if (!q.waited) {
+    q.waited = true;
+    waited_.push_back(&q);
+  }
   ServeWaiters(q);
 }
 
@@ -375,13 +431,29 @@ void Engine::ProcessTimers() {
   for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
     Job* job = schedule_.top();
     if (job->awake_ms > now) break;
-    if (static_cast<int64_t>(job->etime) <= now_s) {  // expired: every node expires its own copy
-      DeleteJob(job);
+    if (static_cast<int64_t>(job->etime) <= now_s) {
+      // Expired: every node expires its own copy, so nothing is sent, except for a job
+      // still waiting for replication (its client is told, the copies deleted).
+      if (job->state == JobState::kWaitRepl) {
+        DeleteEverywhere(job, Status(Code::kNoRepl, "job removed (expired?) before the requested replication level was achieved"));
+      } else {
+        DeleteJob(job);
+      }
+      continue;
+    }
+    if (job->state == JobState::kAcked) {
+      if (job->qtime_ms != 0 && job->qtime_ms <= now) {
+        if (TryGc(*job)) continue;  // collected
+        ScheduleGc(*job, now);
+      }
       continue;
     }
     const bool live = job->state == JobState::kActive || job->state == JobState::kQueued;
     if (live && (job->flags & kJobWillQueue) && job->qtime_ms - kWillQueueAdvanceMs <= now) {
-      job->flags &= static_cast<uint8_t>(~kJobWillQueue);  // the cluster sends WILLQUEUE here
+      // Warn the other copies 500 ms ahead, so that one holding it queued answers with
+      // QUEUED and nobody queues it twice (PROTOCOL.md II 7).
+      if (job->state == JobState::kActive) SendToDelivered(JobMsg::kWillQueue, *job);
+      job->flags &= static_cast<uint8_t>(~kJobWillQueue);
     }
     if (job->state == JobState::kActive && job->qtime_ms != 0 && job->qtime_ms <= now) {
       const Queue* q = FindQueue(job->queue());
@@ -466,6 +538,18 @@ size_t Engine::EvictForMemory(size_t bytes) {
 void Engine::Flush() { Clear(true); }
 
 void Engine::Clear(bool wake_waiters) {
+  // Clients waiting for replication: their jobs are going (FLUSHALL, CLUSTER RESET).
+  std::vector<Job*> waiting;
+  for (auto& [job, extra] : extras_) {
+    if (job->state == JobState::kWaitRepl) waiting.push_back(const_cast<Job*>(job));
+  }
+  if (wake_waiters) {
+    for (Job* job : waiting) {
+      DeleteEverywhere(job, Status(Code::kNoRepl, "job removed (expired?) before the requested replication level was achieved"));
+    }
+  }
+  extras_.clear();
+  waited_.clear();
   std::vector<Queue*> queues;
   queues_.ForEach([&queues](Queue* q) { queues.push_back(q); });
   queues_.Clear();

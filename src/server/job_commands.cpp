@@ -49,8 +49,13 @@ void AppendShow(resp::ReplyWriter& reply, const engine::Engine& engine, const en
   reply.ArrayHeader(30);
   reply.Bulk("id");
   reply.Bulk(std::string_view(id, sizeof id));
+  const bool dummy = job.flags & engine::kJobDummyAck;  // no queue, no body
   reply.Bulk("queue");
-  reply.Bulk(job.queue());
+  if (dummy) {
+    reply.NullBulk();
+  } else {
+    reply.Bulk(job.queue());
+  }
   reply.Bulk("state");
   reply.Bulk(engine::JobStateName(job.state));
   reply.Bulk("repl");
@@ -67,19 +72,25 @@ void AppendShow(resp::ReplyWriter& reply, const engine::Engine& engine, const en
   reply.Integer(job.nacks);
   reply.Bulk("additional-deliveries");
   reply.Integer(job.additional_deliveries);
-  // A single node: the only node that may hold a copy is this one, and nothing is
-  // waiting for confirmations.
+  auto nodes = [&reply, &engine](const engine::NodeSet* set) {
+    reply.ArrayHeader(set != nullptr ? set->size() : 0);
+    if (set == nullptr) return;
+    for (uint32_t n : *set) reply.Bulk(engine.nodes().Id(n));
+  };
   reply.Bulk("nodes-delivered");
-  reply.ArrayHeader(1);
-  reply.Bulk(engine.node_id());
+  nodes(&job.delivered);
   reply.Bulk("nodes-confirmed");
-  reply.ArrayHeader(0);
+  nodes(engine.Confirmed(job));
   reply.Bulk("next-requeue-within");
   optional_int(engine.NextRequeueWithin(job));
   reply.Bulk("next-awake-within");
   optional_int(engine.NextAwakeWithin(job));
   reply.Bulk("body");
-  reply.Bulk(job.body());
+  if (dummy) {
+    reply.NullBulk();
+  } else {
+    reply.Bulk(job.body());
+  }
 }
 
 std::optional<uint64_t> ParseCursor(std::string_view s) {
@@ -168,8 +179,9 @@ Result<AddJobRequest> ParseAddJob(CommandContext& ctx) {
   if (*timeout < 0) return Status::Error("timeout is negative");
   req.timeout = *timeout;
 
-  // A single node: the cluster has one member and no other reachable node.
-  const int64_t cluster_size = 1, reachable = 0;
+  const cluster::ClusterView& view = ctx.shard.cluster_view();
+  const int64_t cluster_size = view.size;
+  const auto reachable = static_cast<int64_t>(view.reachable.size());
   if (repl == 0) repl = std::min<int64_t>(3, cluster_size);
   if (repl > 1 && retry == 0) {
     return Status::Error("With RETRY set to 0 please explicitly set  REPLICATE to 1 (at-most-once delivery)");
@@ -179,14 +191,16 @@ Result<AddJobRequest> ParseAddJob(CommandContext& ctx) {
   }
   if (retry == -1) retry = std::max<int64_t>(1, std::min(ttl / 10, engine::kDefaultRetryMax));
 
-  // Above 75 % of maxmemory this node keeps no copy (external replication).
-  const bool external = ctx.server.MemoryLevel(ctx.shard.config()) >= 1;
+  // Above 75 % of maxmemory, or while leaving, this node keeps no copy (external
+  // replication).
+  const bool external = view.leaving || ctx.server.MemoryLevel(ctx.shard.config()) >= 1;
   const int64_t needed = external ? repl : repl - 1;
   if (needed > reachable) {
     if (external && needed - 1 == reachable) {
       return Status(Code::kNoRepl,
-                    "Not enough reachable nodes for the requested replication level, since I'm unable to hold a "
-                    "copy of the message for the following reason: I'm out of memory");
+                    std::string("Not enough reachable nodes for the requested replication level, since I'm unable to "
+                                "hold a copy of the message for the following reason: ") +
+                        (view.leaving ? "I'm leaving the cluster" : "I'm out of memory"));
     }
     return Status(Code::kNoRepl, "Not enough reachable nodes for the requested replication level");
   }
@@ -197,8 +211,123 @@ Result<AddJobRequest> ParseAddJob(CommandContext& ctx) {
   req.job.retry = static_cast<uint32_t>(std::min<int64_t>(retry, UINT32_MAX));
   req.job.ttl = ttl;
   req.job.maxlen = maxlen;
+  req.job.async = req.async;
+  req.job.external = external;
+  req.job.timeout_ms = req.timeout;
   return req;
 }
+
+// ---------------------------------------------------------------------------- parked clients
+
+// A client parked until a shard posts its reply: a blocked GETJOB or a synchronous
+// ADDJOB. Whoever answers first claims it (an atomic flag): the shard that has a job or
+// a replication outcome, or the client side (timeout, disconnect). The winning shard
+// formats the reply on its own thread and posts it to the client's shard, which wakes
+// the session by cancelling its timer.
+class Parked : public std::enable_shared_from_this<Parked> {
+ public:
+  explicit Parked(Shard& home) : home_(home) {}
+  virtual ~Parked() = default;
+
+  bool TryClaim() {
+    bool expected = false;
+    return claimed_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  }
+  bool claimed() const { return claimed_.load(std::memory_order_acquire); }
+
+  // After a successful claim, from any thread.
+  void Post(std::string reply) {
+    auto self = shared_from_this();
+    asio::post(home_.context(), [self, reply = std::move(reply)]() mutable {
+      self->result = std::move(reply);
+      if (self->timer != nullptr) self->timer->cancel();
+    });
+  }
+  void PostError(const Status& status) {
+    std::string text = "-";
+    text.append(CodePrefix(status.code())).append(" ").append(status.message()).append("\r\n");
+    Post(std::move(text));
+  }
+
+  // Home shard only.
+  std::optional<std::string> result;
+  asio::steady_timer* timer = nullptr;
+
+ private:
+  Shard& home_;
+  std::atomic<bool> claimed_{false};
+};
+
+// While a client is parked: its session timer is known to the client (CLIENT KILL and
+// shutdown cancel it) and the socket is watched, so a peer that hangs up is noticed at
+// once, not at the timeout. If pipelined data arrives first the watch ends; the shard
+// cron then looks for a hang-up (Shard::Cron). The destructor claims the parked client
+// so that no shard answers it any more, and undoes the rest, whichever way the wait
+// ended (even by an exception).
+class ParkScope {
+ public:
+  ParkScope(Client& client, std::shared_ptr<Parked> parked, asio::steady_timer& timer)
+      : client_(client), parked_(std::move(parked)) {
+    parked_->timer = &timer;
+    client_.set_block_timer(&timer);
+    Client* watched = &client;
+    client.connection().socket().async_wait(
+        asio::socket_base::wait_read, [watching = watching_, watched](const asio::error_code& ec) {
+          if (ec || !*watching) return;
+          char byte;
+          const ssize_t r = ::recv(watched->connection().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) watched->Close();
+        });
+  }
+  ParkScope(const ParkScope&) = delete;
+  ParkScope& operator=(const ParkScope&) = delete;
+  ~ParkScope() {
+    parked_->TryClaim();
+    parked_->timer = nullptr;
+    client_.set_block_timer(nullptr);
+    *watching_ = false;
+    asio::error_code ignored;
+    client_.connection().socket().cancel(ignored);
+  }
+
+ private:
+  Client& client_;
+  std::shared_ptr<Parked> parked_;
+  std::shared_ptr<bool> watching_ = std::make_shared<bool>(true);  // shared with the watcher
+};
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Waits on `timer` until the parked client has its reply (returned), or the deadline
+// passes or the client goes away (nullopt: the client side claimed it). Call inside a
+// ParkScope.
+asio::awaitable<std::optional<std::string>> WaitParked(CommandContext& ctx, Parked& parked, asio::steady_timer& timer,
+                                                       SteadyClock::time_point deadline) {
+  Client& client = ctx.client;
+  Shard& home = ctx.shard;
+  while (!parked.result) {
+    // Checked before every wait: the client may have been closed while the shards were
+    // still being told about it, when cancelling the timer had no effect.
+    const bool gone = client.connection().closed() || home.shutting_down();
+    if (gone || SteadyClock::now() >= deadline) {
+      if (parked.TryClaim()) co_return std::nullopt;
+      deadline = SteadyClock::time_point::max();  // a shard claimed it: its reply is on the way
+    }
+    timer.expires_at(deadline);
+    asio::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(parked.result);
+}
+
+// A client waiting for its job to reach REPLICATE copies (engine::ReplWaiter).
+class BlockedAddJob final : public engine::ReplWaiter, public Parked {
+ public:
+  explicit BlockedAddJob(Shard& home) : Parked(home) {}
+  bool Claim() override { return TryClaim(); }
+  void Replicated(const engine::JobId& id) override { Post("+" + id.ToString() + "\r\n"); }
+  void Fail(const Status& status) override { PostError(status); }
+};
 
 // ADDJOB <queue> <body> <ms-timeout> [options]
 asio::awaitable<void> AddJob(CommandContext& ctx) {
@@ -208,18 +337,45 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
     co_return;
   }
   const engine::AddJobArgs job_args = req->job;
-  auto add = [job_args](Engine& e) -> Result<std::string> {
-    Result<const Job*> job = e.AddJob(job_args);
+  // Synchronous replication: the client waits for the copies (PROTOCOL.md II 6).
+  const bool sync = !job_args.async && (job_args.external || job_args.repl > 1);
+  std::shared_ptr<BlockedAddJob> waiter = sync ? std::make_shared<BlockedAddJob>(ctx.shard) : nullptr;
+  auto add = [job_args, waiter](Engine& e) -> Result<engine::JobId> {
+    engine::JobId id;
+    Result<const Job*> job = e.AddJob(job_args, waiter, &id);
     if (!job.ok()) return job.status();
-    return (*job)->id.ToString();
+    return id;
   };
   Shard& owner = QueueShard(ctx.server, job_args.queue);
-  Result<std::string> id = co_await OnEngine(owner, std::move(add));
-  if (id.ok()) {
-    ctx.reply.Status(*id);
-  } else {
+  Result<engine::JobId> id = co_await OnEngine(owner, std::move(add));
+  if (!id.ok()) {
     ctx.ReplyError(id.status());
+    co_return;
   }
+  if (!sync) {
+    ctx.reply.Status(id->ToString());
+    co_return;
+  }
+  // The engine's cron times the job out (the NOREPL reply comes from there): the client
+  // side only notices a disconnect, and then cancels the job cluster-wide.
+  asio::steady_timer timer(ctx.shard.context());
+  std::optional<std::string> reply;
+  {
+    ParkScope scope(ctx.client, waiter, timer);
+    const auto forever = SteadyClock::time_point::max();
+    reply = co_await WaitParked(ctx, *waiter, timer, forever);
+  }
+  if (!reply) {
+    const engine::JobId job_id = *id;
+    auto cancel = [job_id](Engine& e) {
+      e.CancelReplication(job_id);
+      return 0;
+    };
+    const int done = co_await OnEngine(owner, std::move(cancel));
+    (void)done;
+    co_return;
+  }
+  ctx.reply.Raw(*reply);
 }
 
 // ---------------------------------------------------------------------------- GETJOB
@@ -266,19 +422,13 @@ Result<GetJobRequest> ParseGetJob(CommandContext& ctx) {
   return req;
 }
 
-// A client blocked in GETJOB (engine::Waiter). Registered on the queues' shards; the
-// first shard with a job claims it, formats the reply there and posts it to the
-// client's shard, which wakes the session by cancelling its timer.
-class BlockedGetJob final : public engine::Waiter, public std::enable_shared_from_this<BlockedGetJob> {
+// A client blocked in GETJOB (engine::Waiter), registered on the queues' shards.
+class BlockedGetJob final : public engine::Waiter, public Parked {
  public:
-  BlockedGetJob(Shard& home, bool withcounters) : home_(home), withcounters_(withcounters) {}
+  BlockedGetJob(Shard& home, bool withcounters) : Parked(home), withcounters_(withcounters) {}
 
-  bool Claim() override {
-    bool expected = false;
-    return claimed_.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
-  }
-  bool live() const override { return !claimed_.load(std::memory_order_acquire); }
-
+  bool Claim() override { return TryClaim(); }
+  bool live() const override { return !claimed(); }
   void Deliver(const Job* job) override {
     std::string reply;
     resp::ReplyWriter w(reply);
@@ -288,21 +438,12 @@ class BlockedGetJob final : public engine::Waiter, public std::enable_shared_fro
       w.ArrayHeader(1);  // exactly one job, whatever COUNT was
       AppendJob(w, *job, withcounters_);
     }
-    auto self = shared_from_this();
-    asio::post(home_.context(), [self, reply = std::move(reply)]() mutable {
-      self->result = std::move(reply);
-      if (self->timer != nullptr) self->timer->cancel();
-    });
+    Post(std::move(reply));
   }
-
-  // Home shard only.
-  std::optional<std::string> result;
-  asio::steady_timer* timer = nullptr;
+  void Fail(const Status& status) override { PostError(status); }
 
  private:
-  Shard& home_;
   const bool withcounters_;
-  std::atomic<bool> claimed_{false};
 };
 
 // Queue names grouped by owning shard, distinct, in first-seen order.
@@ -328,12 +469,14 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
     auto fetch = [queues, count, withcounters](Engine& e) {
       std::vector<std::string> out;
       std::vector<const Job*> got;
+      std::unordered_set<std::string_view> gave;
       while (out.size() < count) {
         const size_t before = out.size();
         for (std::string_view q : queues) {
           if (out.size() == count) break;
           got.clear();
           e.Fetch(q, 1, got);
+          if (!got.empty()) gave.insert(q);
           for (const Job* job : got) {
             std::string s;
             resp::ReplyWriter w(s);
@@ -342,6 +485,10 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
           }
         }
         if (out.size() == before) break;
+      }
+      // Federation: every queue that gave nothing asks the other nodes for jobs.
+      for (std::string_view q : queues) {
+        if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
       }
       return out;
     };
@@ -355,7 +502,10 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
   for (const auto& [shard_id, names] : groups) {
     auto lengths = [names](Engine& e) {
       std::vector<size_t> n;
-      for (const std::string& q : names) n.push_back(e.Fetchable(q));
+      for (const std::string& q : names) {
+        n.push_back(e.Fetchable(q));
+        if (n.back() == 0) e.NeedJobs(e.GetOrCreateQueue(q), false);  // federation
+      }
       return n;
     };
     Shard& owner = ctx.server.shard(shard_id);
@@ -416,28 +566,15 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
   co_return jobs;
 }
 
-// Everything a blocked GETJOB must undo, whichever way it ends (served, timed out, the
-// client gone, or an exception from a shard while registering): the waiter is claimed
-// so no shard delivers to it any more, the pointers to the session's timer are
-// cleared, the socket watch ends, and the registrations are dropped (posted; nobody
-// waits for that).
-class BlockScope {
+// Drops a blocked GETJOB's registrations from the queues' shards when the wait ends,
+// however it ends (posted; nobody waits for that).
+class Registrations {
  public:
-  BlockScope(Server& server, Client& client, std::shared_ptr<BlockedGetJob> waiter, asio::steady_timer& timer,
-             const std::map<int, std::vector<std::string>>& groups)
-      : server_(server), client_(client), waiter_(std::move(waiter)), groups_(groups) {
-    waiter_->timer = &timer;
-    client_.set_block_timer(&timer);
-  }
-  BlockScope(const BlockScope&) = delete;
-  BlockScope& operator=(const BlockScope&) = delete;
-  ~BlockScope() {
-    waiter_->Claim();
-    waiter_->timer = nullptr;
-    client_.set_block_timer(nullptr);
-    *watching = false;
-    asio::error_code ignored;
-    client_.connection().socket().cancel(ignored);
+  Registrations(Server& server, std::shared_ptr<BlockedGetJob> waiter, const std::map<int, std::vector<std::string>>& groups)
+      : server_(server), waiter_(std::move(waiter)), groups_(groups) {}
+  Registrations(const Registrations&) = delete;
+  Registrations& operator=(const Registrations&) = delete;
+  ~Registrations() {
     for (const auto& [shard_id, names] : groups_) {
       Shard& owner = server_.shard(shard_id);
       asio::post(owner.context(), [&owner, waiter = waiter_, names] {
@@ -446,12 +583,8 @@ class BlockScope {
     }
   }
 
-  // Shared with the socket watcher, which must not act once the scope ended.
-  std::shared_ptr<bool> watching = std::make_shared<bool>(true);
-
  private:
   Server& server_;
-  Client& client_;
   std::shared_ptr<BlockedGetJob> waiter_;
   const std::map<int, std::vector<std::string>>& groups_;
 };
@@ -459,25 +592,11 @@ class BlockScope {
 // Blocks the client on every listed queue until a job arrives (one job), the timeout
 // passes or the client goes away. Returns the reply to send.
 asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobRequest& req) {
-  Client& client = ctx.client;
-  Shard& home = ctx.shard;
   const auto groups = GroupQueuesByShard(ctx.server, req.queues);
-  auto waiter = std::make_shared<BlockedGetJob>(home, req.withcounters);
-  asio::steady_timer timer(home.context());
-  BlockScope scope(ctx.server, client, waiter, timer, groups);
-
-  // A peer that disconnects while blocked is noticed at once, not at the timeout: watch
-  // the socket and close the client on EOF. If pipelined data arrives first the watch
-  // ends; the shard cron then looks for a hang-up (Shard::Cron).
-  Client* watched = &client;
-  client.connection().socket().async_wait(
-      asio::socket_base::wait_read, [watching = scope.watching, watched](const asio::error_code& ec) {
-        if (ec || !*watching) return;
-        char byte;
-        const ssize_t r = ::recv(watched->connection().fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) watched->Close();
-      });
-
+  auto waiter = std::make_shared<BlockedGetJob>(ctx.shard, req.withcounters);
+  asio::steady_timer timer(ctx.shard.context());
+  Registrations registrations(ctx.server, waiter, groups);
+  ParkScope scope(ctx.client, waiter, timer);
   for (const auto& [shard_id, names] : groups) {
     auto block = [waiter, names](Engine& e) {
       for (const std::string& q : names) e.Block(q, waiter);
@@ -487,31 +606,14 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
     const int done = co_await OnEngine(owner, std::move(block));
     (void)done;
   }
-
-  using Clock = std::chrono::steady_clock;
   // Past about 100 years the timeout is as good as none (and steady_clock arithmetic
   // would overflow).
   constexpr int64_t kForeverMs = int64_t{100} * 365 * 86400 * 1000;
-  auto deadline = Clock::time_point::max();
-  if (req.timeout > 0 && req.timeout < kForeverMs) deadline = Clock::now() + std::chrono::milliseconds(req.timeout);
-  bool timed_out = false;
-  while (!waiter->result) {
-    // Checked before every wait: the client may have been closed while registrations
-    // were still in flight, when cancelling the timer had no effect.
-    const bool gone = client.connection().closed() || home.shutting_down();
-    if (gone || Clock::now() >= deadline) {
-      if (waiter->Claim()) {
-        timed_out = true;
-        break;
-      }
-      deadline = Clock::time_point::max();  // a shard claimed it: its reply is on the way
-    }
-    timer.expires_at(deadline);
-    asio::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  if (timed_out) co_return std::string("*-1\r\n");
-  co_return std::move(*waiter->result);
+  auto deadline = SteadyClock::time_point::max();
+  if (req.timeout > 0 && req.timeout < kForeverMs) deadline = SteadyClock::now() + std::chrono::milliseconds(req.timeout);
+  std::optional<std::string> reply = co_await WaitParked(ctx, *waiter, timer, deadline);
+  if (!reply) co_return std::string("*-1\r\n");
+  co_return std::move(*reply);
 }
 
 // GETJOB [NOHANG] [TIMEOUT <ms>] [COUNT <n>] [WITHCOUNTERS] FROM <queue> ...
@@ -530,6 +632,10 @@ asio::awaitable<void> GetJob(CommandContext& ctx) {
   }
   if (req.nohang) {
     ctx.reply.NullArray();
+    co_return;
+  }
+  if (ctx.shard.cluster_view().leaving) {
+    ctx.reply.Error("LEAVING This node is leaving the cluster, please connect to a different one");
     co_return;
   }
   std::string reply = co_await BlockForJob(ctx, req);
@@ -561,7 +667,7 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
 }
 
 bool AckOp(Engine& e, std::string_view id) { return e.Ack(id); }
-// Single node: FASTACK and DELJOB both delete the local copy (there is no one to tell).
+bool FastAckOp(Engine& e, std::string_view id) { return e.FastAck(id); }
 bool DeleteOp(Engine& e, std::string_view id) { return e.Delete(id); }
 bool EnqueueOp(Engine& e, std::string_view id) { return e.Requeue(id, false); }
 bool NackOp(Engine& e, std::string_view id) { return e.Requeue(id, true); }
@@ -679,7 +785,7 @@ constexpr std::array kJobCommands{
     Command{"addjob", -4, kWrite | kDenyOom | kFast, nullptr, AddJob},
     Command{"getjob", -2, kWrite | kFast, nullptr, GetJob},
     Command{"ackjob", -1, kWrite | kFast, nullptr, IdCommand<AckOp>},
-    Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>},
+    Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<FastAckOp>},
     Command{"deljob", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>},
     Command{"show", 2, kReadonly | kFast, nullptr, Show},
     Command{"loadjob", 2, kWrite, LoadJob},

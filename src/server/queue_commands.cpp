@@ -52,7 +52,7 @@ asio::awaitable<void> QStat(CommandContext& ctx) {
   auto stat = [name](Engine& e) {
     std::string out;
     resp::ReplyWriter w(out);
-    const Queue* q = e.FindQueue(name);
+    Queue* q = e.FindQueue(name);
     if (q == nullptr) {
       w.NullArray();
       return out;
@@ -69,11 +69,13 @@ asio::awaitable<void> QStat(CommandContext& ctx) {
     w.Integer((now - q->atime_ms) / 1000);
     w.Bulk("blocked");
     w.Integer(static_cast<int64_t>(q->live_waiters()));
-    // Federation (the cluster) fills these; a single node imports nothing.
+    // Federation (PROTOCOL.md II 9): the nodes that sent jobs in the last 5 s.
+    const std::vector<uint32_t> responders = e.Responders(*q);
     w.Bulk("import-from");
-    w.ArrayHeader(0);
+    w.ArrayHeader(responders.size());
+    for (uint32_t n : responders) w.Bulk(e.nodes().Id(n));
     w.Bulk("import-rate");
-    w.Integer(0);
+    w.Integer(e.ImportRate(*q));
     w.Bulk("jobs-in");
     w.Integer(static_cast<int64_t>(q->jobs_in));
     w.Bulk("jobs-out");
@@ -118,7 +120,7 @@ asio::awaitable<void> QScan(CommandContext& ctx) {
   auto bucket = [minlen, maxlen, importrate](Engine& e, uint64_t key, resp::ReplyWriter& w, size_t& added) {
     return e.ScanQueuesBucket(key, [&](const Queue* q) {
       const auto len = static_cast<int64_t>(q->length());
-      const int64_t rate = 0;  // import rate: federation (cluster)
+      const int64_t rate = e.ImportRate(*q);
       if (minlen >= 0 && len < minlen) return;
       if (maxlen != -1 && len > maxlen) return;  // any other negative MAXLEN excludes all (QUIRK)
       if (importrate >= 0 && rate < importrate) return;
@@ -134,6 +136,7 @@ asio::awaitable<void> QScan(CommandContext& ctx) {
 asio::awaitable<void> Pause(CommandContext& ctx) {
   uint8_t flags = 0;
   bool set = false;
+  bool bcast = false;
   for (size_t i = 2; i < ctx.args.size(); ++i) {
     const std::string_view opt = ctx.args[i];
     if (Is(opt, "in")) {
@@ -148,15 +151,17 @@ asio::awaitable<void> Pause(CommandContext& ctx) {
     } else if (Is(opt, "none")) {
       flags = 0;  // resets what was accumulated so far
       set = true;
-    } else if (Is(opt, "state") || Is(opt, "bcast")) {
-      // bcast: no other node to tell until the cluster exists.
+    } else if (Is(opt, "bcast")) {
+      bcast = true;
+    } else if (Is(opt, "state")) {
+      // only the reply
     } else {
       co_return ctx.reply.Error(replies::kSyntaxError);
     }
   }
   const std::string_view name = ctx.args[1];
   const std::optional<uint8_t> new_flags = set ? std::optional<uint8_t>(flags) : std::nullopt;
-  auto pause = [name, new_flags](Engine& e) { return e.Pause(name, new_flags); };
+  auto pause = [name, new_flags, bcast](Engine& e) { return e.Pause(name, new_flags, bcast); };
   Shard& owner = QueueShard(ctx.server, name);
   const uint8_t result = co_await OnEngine(owner, std::move(pause));
   ctx.reply.Status(engine::PauseName(result));

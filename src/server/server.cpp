@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 
 #include "disque/common/clock.h"
 #include "disque/common/strings.h"
@@ -43,9 +44,57 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
       run_id_(RandomHex(40)),
       start_time_ms_(SystemClock::Instance().MonotonicMs()) {
   used_memory.store(UsedMemory());
-  cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_));
+  cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_), nodes_);
   const int n = static_cast<int>(config_->threads);
   for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
+}
+
+void Server::RouteJobMessage(engine::JobMessage message) {
+  auto run = [this](int shard_id, engine::JobMessage m) {
+    Shard& s = *shards_[static_cast<size_t>(shard_id)];
+    asio::post(s.context(), [&s, m = std::move(m)] {
+      s.engine().Receive(m);
+      s.JobsChanged();
+    });
+  };
+  const int n = shard_count();
+  auto shard_of_slot = [n](uint16_t slot) { return static_cast<int>(slot % static_cast<uint16_t>(n)); };
+  // A serialized job starts with its length (4 bytes), then its 40-character ID.
+  auto shard_of_blob = [&](const std::string& blob) {
+    return blob.size() >= 4 + engine::kJobIdLen ? shard_of_slot(engine::SlotOfJobIdText(std::string_view(blob).substr(4, engine::kJobIdLen)))
+                                                 : 0;
+  };
+  // The shard is computed before the message is moved into the call (argument order).
+  int target = 0;
+  switch (message.type) {
+    case engine::JobMsg::kNeedJobs:
+    case engine::JobMsg::kPause:
+      target = shard_of_slot(engine::QueueSlot(message.queue));
+      break;
+    case engine::JobMsg::kReplJob:
+      if (!message.jobs.empty()) target = shard_of_blob(message.jobs[0]);
+      break;
+    case engine::JobMsg::kYourJobs: {
+      // The jobs of one queue, normally: split them by shard anyway.
+      std::map<int, engine::JobMessage> parts;
+      for (std::string& blob : message.jobs) {
+        const int shard_id = shard_of_blob(blob);
+        auto [it, fresh] = parts.try_emplace(shard_id);
+        if (fresh) {
+          it->second.type = message.type;
+          it->second.flags = message.flags;
+          it->second.sender = message.sender;
+        }
+        it->second.jobs.push_back(std::move(blob));
+      }
+      for (auto& [shard_id, part] : parts) run(shard_id, std::move(part));
+      return;
+    }
+    default:
+      target = shard_of_slot(engine::SlotOfJobIdText(message.job_id));
+      break;
+  }
+  run(target, std::move(message));
 }
 
 std::string Server::node_id() const {
@@ -143,6 +192,7 @@ Status Server::Listen() {
       asio::post(shard->context(), [s = shard.get(), next] { s->PublishClusterView(next); });
     }
   });
+  cluster_->set_job_listener([this](engine::JobMessage message) { RouteJobMessage(std::move(message)); });
 
   // SIGTERM and SIGINT go to the control thread only. Every thread started from here
   // on (shards, cluster bus) inherits the calling thread's blocked mask; the control

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <asio/detached.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -39,12 +40,34 @@ Shard::Shard(Server& server, int id)
       cron_timer_(ctx_),
       job_timer_(ctx_),
       engine_(std::make_unique<engine::Engine>(SystemClock::Instance(), server.node_id(), RandomSipKey(),
-                                               RandomSipKey()[0], &server.ctimes())),
+                                               RandomSipKey()[0], &server.ctimes(), &server.nodes())),
       config_(server.config()) {
   stats_.commands.resize(server.commands().commands().size());
 }
 
+void Shard::PublishClusterView(std::shared_ptr<const cluster::ClusterView> view) {
+  cluster_view_ = std::move(view);
+  const cluster::ClusterView& v = *cluster_view_;
+  engine::NodeRegistry& nodes = server_.nodes();
+  engine::ClusterState state;
+  state.self = nodes.Intern(v.myself_id);
+  state.size = v.size;
+  state.known = static_cast<int>(v.nodes.size());
+  state.leaving = v.leaving;
+  for (const std::string& id : v.reachable) state.reachable.push_back(nodes.Intern(id));
+  for (const auto& e : v.nodes) {
+    if (e.flags & cluster::kNodeHandshake) continue;
+    const uint32_t n = nodes.Intern(e.id);
+    state.members.push_back(n);
+    if (e.linked && std::find(state.reachable.begin(), state.reachable.end(), n) != state.reachable.end()) {
+      state.targets.push_back(n);
+    }
+  }
+  engine_->SetCluster(std::move(state));
+}
+
 void Shard::JobsChanged() {
+  if (engine_->has_outbox()) server_.cluster().SendJobs(engine_->TakeOutbox());
   const int64_t next = engine_->NextWakeMs();
   if (next >= job_timer_at_ms_ || shutting_down_) return;
   job_timer_at_ms_ = next;
@@ -181,10 +204,15 @@ void Shard::Cron() {
       server_.used_memory_peak.store(used, std::memory_order_relaxed);
     }
   }
+  const int memory_level = server_.MemoryLevel(config());
   if (now - last_queue_eviction_ms_ >= 100) {
     last_queue_eviction_ms_ = now;
-    engine_->EvictIdleQueues(server_.MemoryLevel(config()));
+    engine_->EvictIdleQueues(memory_level);
   }
+  // The cluster's periodic rules: replication retries and timeouts, NEEDJOBS.
+  engine_->set_memory_level(memory_level);
+  engine_->Cron();
+  JobsChanged();
   // A blocked client whose peer hung up after sending more commands: its socket watch
   // ended at the first pipelined byte, so look for the hang-up here (POLLRDHUP is
   // reported even with unread data before it).

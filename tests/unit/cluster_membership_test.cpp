@@ -586,6 +586,46 @@ TEST(ClusterMembershipTest, PingFromAnUnknownSenderIsAnsweredButLearnsNothing) {
   EXPECT_EQ(sim.m(0).known(), 1u);
 }
 
+// Job messages (PROTOCOL.md II 5) are routed to the job engine by the Bus: Membership
+// ignores them. They are not heartbeats, so even from a known sender they neither copy
+// its LEAVING flag, nor get a PONG, nor bring gossip in.
+TEST(ClusterMembershipTest, JobMessagesAreIgnored) {
+  SimCluster sim(3);
+  sim.MeetChain();
+  ASSERT_TRUE(sim.StepUntil([&] { return sim.FullMesh(); }, 5000)) << sim.Dump();
+  Membership& m0 = sim.m(0);
+  const Origin from{999999, nullptr, IpOf(1), IpOf(0)};
+  Message job;
+  job.sender = sim.id(1);
+  job.port = PortOf(1);
+  job.bus_port = static_cast<uint16_t>(PortOf(1) + kBusPortOffset);
+  job.sender_flags = kNodeLeaving;
+  job.gossip.push_back(GossipEntry{kIdA, "127.0.0.77", 7177, 17177, 0, 0, 0});
+  job.node = sim.id(2);
+  job.job_id = "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1";
+  m0.TakeSave();
+  m0.TakeViewChange();
+  const std::string before = m0.NodesText();
+  const size_t known = m0.known();
+  const uint64_t replies = sim.replies(0);
+  for (auto type = static_cast<uint8_t>(MessageType::kReplJob);
+       type <= static_cast<uint8_t>(MessageType::kPause); ++type) {
+    job.type = type;
+    m0.Receive(job, from);
+  }
+  EXPECT_EQ(m0.NodesText(), before);
+  EXPECT_EQ(m0.known(), known);
+  EXPECT_EQ(sim.replies(0), replies);
+  EXPECT_FALSE(m0.TakeSave());
+  EXPECT_FALSE(m0.TakeViewChange());
+  // The same message as a PING would have changed all of that.
+  job.type = static_cast<uint8_t>(MessageType::kPing);
+  m0.Receive(job, from);
+  EXPECT_EQ(sim.replies(0), replies + 1);
+  EXPECT_EQ(FlagsAt(m0, sim.id(1)), kNodeLeaving);
+  EXPECT_EQ(m0.known(), known + 1);  // a handshake with the gossiped node
+}
+
 // ---------------------------------------------------------------- failure detection
 
 TEST(ClusterMembershipTest, KilledNodesArePfailThenFailAndClearAfterRestart) {

@@ -23,7 +23,10 @@ void PrintTo(const Message& m, std::ostream* os) {
       << " ip '" << m.sender_ip << "' " << m.port << " " << m.bus_port << " " << m.sender_flags
       << " node '" << m.node << "' gossip [";
   for (const GossipEntry& e : m.gossip) PrintTo(e, os);
-  *os << "]}";
+  *os << "] job_id '" << m.job_id << "' aux " << m.aux << " queue of " << m.queue.size()
+      << " bytes, jobs of sizes [";
+  for (const std::string& job : m.jobs) *os << " " << job.size();
+  *os << " ]}";
 }
 
 namespace {
@@ -32,12 +35,24 @@ constexpr uint8_t kPing = static_cast<uint8_t>(MessageType::kPing);
 constexpr uint8_t kPong = static_cast<uint8_t>(MessageType::kPong);
 constexpr uint8_t kMeet = static_cast<uint8_t>(MessageType::kMeet);
 constexpr uint8_t kFail = static_cast<uint8_t>(MessageType::kFail);
+constexpr uint8_t kReplJob = static_cast<uint8_t>(MessageType::kReplJob);
+constexpr uint8_t kGotJob = static_cast<uint8_t>(MessageType::kGotJob);
+constexpr uint8_t kSetAck = static_cast<uint8_t>(MessageType::kSetAck);
+constexpr uint8_t kDelJob = static_cast<uint8_t>(MessageType::kDelJob);
+constexpr uint8_t kNeedJobs = static_cast<uint8_t>(MessageType::kNeedJobs);
+constexpr uint8_t kYourJobs = static_cast<uint8_t>(MessageType::kYourJobs);
+constexpr uint8_t kPause = static_cast<uint8_t>(MessageType::kPause);
+// The body kinds of the job messages (PROTOCOL.md II 5).
+constexpr uint8_t kJobIdTypes[] = {6, 7, 8, 9, 10, 11, 12, 13};  // GOTJOB to DELJOB
+constexpr uint8_t kQueueTypes[] = {kNeedJobs, kPause};
+constexpr uint8_t kJobsTypes[] = {kReplJob, kYourJobs};
 
 constexpr std::string_view kSender = "0123456789abcdef0123456789abcdef01234567";
 constexpr std::string_view kOther = "fedcba9876543210fedcba9876543210fedcba98";
 // The longest IPv6 text: an IPv4-mapped address with every group written out.
 constexpr std::string_view kLongestIp = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
 static_assert(kLongestIp.size() == kMaxIpSize);
+constexpr std::string_view kJobId = "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1";
 
 // A distinct valid node ID per n.
 std::string NodeId(unsigned n) {
@@ -87,6 +102,29 @@ Message Fail() {
   m.node = std::string(kOther);
   return m;
 }
+
+Message JobIdMessage(uint8_t type, uint32_t aux = 0) {
+  Message m = Header(type);
+  m.job_id = std::string(kJobId);
+  m.aux = aux;
+  return m;
+}
+
+Message QueueMessage(uint8_t type, std::string queue, uint32_t aux = 1) {
+  Message m = Header(type);
+  m.queue = std::move(queue);
+  m.aux = aux;
+  return m;
+}
+
+Message JobsMessage(uint8_t type, std::vector<std::string> jobs) {
+  Message m = Header(type);
+  m.jobs = std::move(jobs);
+  return m;
+}
+
+// Bytes that no text would hold: NUL, CR LF, high bytes.
+constexpr std::string_view kBinary("\0\r\n\xff\x80 job\0", 10);
 
 std::string Encoded(const Message& m) {
   std::string out;
@@ -235,6 +273,10 @@ TEST(ClusterMessage, UnknownTypeEncodesAndDecodesTheHeaderOnly) {
   Message m = Ping(3);
   m.type = 200;
   m.node = std::string(kOther);
+  m.job_id = std::string(kJobId);
+  m.aux = 7;
+  m.queue = "q";
+  m.jobs = {"job"};
   const std::string frame = Encoded(m);
   EXPECT_EQ(frame.size(), kFixedHeaderSize + m.sender_ip.size());
   Result<Message> decoded = Decode(frame);
@@ -244,7 +286,7 @@ TEST(ClusterMessage, UnknownTypeEncodesAndDecodesTheHeaderOnly) {
 }
 
 TEST(ClusterMessage, UnknownTypeSkipsAnyBody) {
-  for (uint8_t type : {0, 5, 99, 255}) {
+  for (uint8_t type : {0, 17, 99, 255}) {
     const std::string frame =
         RawFrame(type, kSender, "::1").Str(std::string("\0\xff garbage \x01", 13)).Frame();
     Result<Message> decoded = Decode(frame);
@@ -254,6 +296,8 @@ TEST(ClusterMessage, UnknownTypeSkipsAnyBody) {
     EXPECT_EQ(decoded->sender_ip, "::1");
     EXPECT_TRUE(decoded->gossip.empty());
     EXPECT_TRUE(decoded->node.empty());
+    EXPECT_TRUE(decoded->job_id.empty());
+    EXPECT_TRUE(decoded->jobs.empty());
   }
 }
 
@@ -262,10 +306,14 @@ TEST(ClusterMessage, TypeNamesAndKnownTypes) {
   EXPECT_EQ(TypeName(kPong), "pong");
   EXPECT_EQ(TypeName(kMeet), "meet");
   EXPECT_EQ(TypeName(kFail), "fail");
+  const std::string_view job_names[] = {"repljob", "gotjob",   "enqueue",  "willqueue",
+                                        "queued",  "working",  "setack",   "gotack",
+                                        "deljob",  "needjobs", "yourjobs", "pause"};
+  for (uint8_t type = 5; type <= 16; ++type) EXPECT_EQ(TypeName(type), job_names[type - 5]);
   EXPECT_EQ(TypeName(0), "unknown");
-  EXPECT_EQ(TypeName(5), "unknown");
+  EXPECT_EQ(TypeName(17), "unknown");
   for (int type = 0; type < 256; ++type) {
-    EXPECT_EQ(IsKnownType(static_cast<uint8_t>(type)), type >= 1 && type <= 4) << type;
+    EXPECT_EQ(IsKnownType(static_cast<uint8_t>(type)), type >= 1 && type <= 16) << type;
   }
 }
 
@@ -280,9 +328,11 @@ TEST(ClusterMessage, FrameLengthOnEveryPrefixOfAFrame) {
   }
 }
 
-TEST(ClusterMessage, TwoFramesBackToBackSplitAtEveryByte) {
-  const std::vector<Message> sent = {Ping(3), Fail()};
-  const std::string stream = Encoded(sent[0]) + Encoded(sent[1]);
+TEST(ClusterMessage, FramesBackToBackSplitAtEveryByte) {
+  const std::vector<Message> sent = {Ping(3), Fail(), JobsMessage(kYourJobs, {"a", "", "bc"}),
+                                     JobIdMessage(kSetAck, 2), QueueMessage(kPause, "q", 3)};
+  std::string stream;
+  for (const Message& m : sent) Encode(m, stream);
   // A receiver that gets the stream in two reads, split at every possible point.
   for (size_t split = 0; split <= stream.size(); ++split) {
     std::string buffer;
@@ -466,6 +516,189 @@ TEST(ClusterMessage, TrailingBytesAreRejected) {
             "3 trailing bytes");
   EXPECT_EQ(ErrorOf(RawFrame(kFail).Str(kOther).Str("0").Frame()), "1 trailing bytes");
   EXPECT_EQ(ErrorOf(RawFrame(kFail).Str(kOther).Str(kOther).Frame()), "40 trailing bytes");
+}
+
+// --- Job messages (PROTOCOL.md II 5) -----------------------------------------------------
+
+TEST(ClusterMessage, JobMessagesEncodeToTheDocumentedBytes) {
+  const std::string header = std::string(kSender) + Bytes({0x1e, 0x1f, 0x45, 0x2f, 0x00, 0x00, 0});
+  Message setack = JobIdMessage(kSetAck, 0x01020304);
+  setack.sender_ip = "";
+  EXPECT_EQ(Encoded(setack), std::string("DQBS") + Bytes({0, 1, 11, 0, 0, 0, 0, 103}) + header +
+                                 std::string(kJobId) + Bytes({1, 2, 3, 4}));
+  Message needjobs = QueueMessage(kNeedJobs, "q1", 5);
+  needjobs.sender_ip = "";
+  EXPECT_EQ(Encoded(needjobs), std::string("DQBS") + Bytes({0, 1, 14, 0, 0, 0, 0, 69}) + header +
+                                   Bytes({0, 0, 0, 5, 0, 0, 0, 2}) + "q1");
+  Message yourjobs = JobsMessage(kYourJobs, {"abc", ""});
+  yourjobs.sender_ip = "";
+  yourjobs.msg_flags = kMsgNoReply;
+  EXPECT_EQ(Encoded(yourjobs), std::string("DQBS") + Bytes({0, 1, 15, 1, 0, 0, 0, 74}) + header +
+                                   Bytes({0, 0, 0, 2, 0, 0, 0, 3}) + "abc" + Bytes({0, 0, 0, 0}));
+}
+
+TEST(ClusterMessage, JobIdTypesRoundTrip) {
+  for (uint8_t type : kJobIdTypes) {
+    for (uint32_t aux : {0u, 1u, 0x80000000u, 0xffffffffu}) {
+      SCOPED_TRACE(std::string(TypeName(type)) + " aux " + std::to_string(aux));
+      Message m = JobIdMessage(type, aux);
+      m.msg_flags = kMsgIncrNacks | kMsgIncrDeliv;
+      ExpectRoundTrip(m);
+    }
+  }
+}
+
+TEST(ClusterMessage, QueueTypesRoundTripWithAnyQueueName) {
+  const std::string names[] = {"", "q", "a queue with spaces", std::string(kBinary),
+                               std::string(100000, 'x')};
+  for (uint8_t type : kQueueTypes) {
+    for (const std::string& name : names) {
+      for (uint32_t aux : {0u, 3u, 0xffffffffu}) {
+        SCOPED_TRACE(std::string(TypeName(type)) + " queue of " + std::to_string(name.size()));
+        ExpectRoundTrip(QueueMessage(type, name, aux));
+      }
+    }
+  }
+}
+
+TEST(ClusterMessage, JobsTypesRoundTripWithAnyNumberOfOpaqueJobs) {
+  std::string large(16u * 1024 * 1024, '\0');
+  for (size_t i = 0; i < large.size(); i += 4093) large[i] = static_cast<char>(i);
+  const std::vector<std::vector<std::string>> lists = {
+      {}, {"one"}, {"", std::string(kBinary), "", "x", std::string(1000, 'y')}, {large}};
+  for (uint8_t type : kJobsTypes) {
+    for (const std::vector<std::string>& jobs : lists) {
+      SCOPED_TRACE(std::string(TypeName(type)) + " with " + std::to_string(jobs.size()));
+      Message m = JobsMessage(type, jobs);
+      m.msg_flags = kMsgNoReply;
+      ExpectRoundTrip(m);
+    }
+  }
+}
+
+TEST(ClusterMessage, TheMostJobsAMessageCanCountRoundTrip) {
+  std::vector<std::string> jobs(kMaxJobsPerMessage);
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i] = std::to_string(i);
+  ExpectRoundTrip(JobsMessage(kYourJobs, std::move(jobs)));
+}
+
+// Each type carries its own fields only; the others are not encoded and decode empty.
+TEST(ClusterMessage, FieldsATypeDoesNotCarryAreNotEncoded) {
+  Message everything = Ping(2);
+  everything.node = std::string(kOther);
+  everything.job_id = std::string(kJobId);
+  everything.aux = 42;
+  everything.queue = "q";
+  everything.jobs = {"job 1", "job 2"};
+  for (int type = 1; type <= 16; ++type) {
+    SCOPED_TRACE(type);
+    Message m = everything;
+    m.type = static_cast<uint8_t>(type);
+    Message expected = Header(m.type);
+    if (type <= 3) expected.gossip = m.gossip;
+    if (type == kFail) expected.node = m.node;
+    if (type >= 6 && type <= 13) expected.job_id = m.job_id;
+    if ((type >= 6 && type <= 13) || type == kNeedJobs || type == kPause) expected.aux = m.aux;
+    if (type == kNeedJobs || type == kPause) expected.queue = m.queue;
+    if (type == kReplJob || type == kYourJobs) expected.jobs = m.jobs;
+    const std::string frame = Encoded(m);
+    EXPECT_EQ(frame, Encoded(expected));
+    Result<Message> decoded = Decode(frame);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+    EXPECT_EQ(*decoded, expected);
+  }
+}
+
+// Only the format is checked (PROTOCOL.md I 2.2): length 40, "D-" and the two dashes. The
+// characters in between may be anything; such an ID names no job, and the engine says so.
+TEST(ClusterMessage, JobIdsMustHaveTheJobIdFormat) {
+  for (uint8_t type : kJobIdTypes) {
+    SCOPED_TRACE(TypeName(type));
+    const std::string frame = Encoded(JobIdMessage(type));
+    const size_t at = frame.size() - kJobIdSize - 4;
+    ASSERT_EQ(frame.substr(at, kJobIdSize), kJobId);
+    for (size_t i : {0, 1, 10, 35}) {
+      for (char bad : {'d', 'x', '_', ' ', '\0', '\xff'}) {
+        std::string corrupt = frame;
+        corrupt[at + i] = bad;
+        ASSERT_EQ(ErrorOf(corrupt), "bad job id") << "byte " << i << " = " << int{bad};
+      }
+    }
+    std::string odd = frame;
+    for (size_t i : {2, 9, 11, 34, 36, 39}) odd[at + i] = '\0';
+    EXPECT_EQ(ErrorOf(odd), "(decoded)");
+  }
+  EXPECT_EQ(ErrorOf(RawFrame(kGotJob).Str(std::string(kJobIdSize, '-')).U32(0).Frame()),
+            "bad job id");
+}
+
+// Every cut of a valid frame fails, as it is and with the length field rewritten to match.
+TEST(ClusterMessage, TruncatedJobMessagesAreRejectedAtEveryByte) {
+  std::vector<Message> messages;
+  for (uint8_t type : kJobIdTypes) messages.push_back(JobIdMessage(type, 9));
+  for (uint8_t type : kQueueTypes) messages.push_back(QueueMessage(type, "queue"));
+  for (uint8_t type : kQueueTypes) messages.push_back(QueueMessage(type, ""));
+  for (uint8_t type : kJobsTypes) messages.push_back(JobsMessage(type, {"job", "", "other job"}));
+  for (uint8_t type : kJobsTypes) messages.push_back(JobsMessage(type, {}));
+  for (const Message& m : messages) {
+    const std::string frame = Encoded(m);
+    ASSERT_EQ(ErrorOf(frame), "(decoded)");
+    for (size_t n = 0; n < frame.size(); ++n) {
+      std::string cut = frame.substr(0, n);
+      EXPECT_FALSE(Decode(cut).ok()) << TypeName(m.type) << " cut at " << n;
+      if (n >= kFixedHeaderSize) {
+        SetLength(cut, static_cast<uint32_t>(n));
+        EXPECT_FALSE(Decode(cut).ok()) << TypeName(m.type) << " cut and relabelled at " << n;
+      }
+    }
+  }
+}
+
+TEST(ClusterMessage, JobMessageTruncationErrorsSayWhere) {
+  EXPECT_EQ(ErrorOf(RawFrame(kDelJob).Str(kJobId).U16(0).Frame()), "truncated job id body");
+  EXPECT_EQ(ErrorOf(RawFrame(kPause).U32(0).Frame()), "truncated queue body");
+  EXPECT_EQ(ErrorOf(RawFrame(kNeedJobs).U32(1).U32(5).Str("abcd").Frame()),
+            "queue length 5 too big for 4 bytes");
+  EXPECT_EQ(ErrorOf(RawFrame(kPause).U32(1).U32(0xffffffff).Frame()),
+            "queue length 4294967295 too big for 0 bytes");
+  EXPECT_EQ(ErrorOf(RawFrame(kReplJob).U16(0).Frame()), "truncated job count");
+  EXPECT_EQ(ErrorOf(RawFrame(kYourJobs).U32(2).U32(1).Str("a").U16(0).U8(0).Frame()),
+            "truncated job 1");
+  EXPECT_EQ(ErrorOf(RawFrame(kYourJobs).U32(1).U32(10).Str("abc").Frame()),
+            "job 0 length 10 too big for 3 bytes");
+  EXPECT_EQ(ErrorOf(RawFrame(kReplJob).U32(2).U32(0).U32(0xffffffff).Frame()),
+            "job 1 length 4294967295 too big for 0 bytes");
+}
+
+// The count is checked against the bytes left (4 per job at least) and the cap before
+// anything is allocated.
+TEST(ClusterMessage, JobCountMustFitTheFrame) {
+  EXPECT_EQ(ErrorOf(RawFrame(kReplJob).U32(1).Frame()), "job count 1 too big for 0 bytes");
+  EXPECT_EQ(ErrorOf(RawFrame(kYourJobs).U32(3).U32(0).U32(0).Frame()),
+            "job count 3 too big for 8 bytes");
+  EXPECT_EQ(ErrorOf(RawFrame(kYourJobs).U32(0xffffffff).U32(0).Frame()),
+            "job count 4294967295 too big");
+  // Enough bytes for the count, but over the cap.
+  RawFrame over(kYourJobs);
+  over.U32(kMaxJobsPerMessage + 1);
+  for (uint32_t i = 0; i <= kMaxJobsPerMessage; ++i) over.U32(0);
+  EXPECT_EQ(ErrorOf(over.Frame()), "job count 65536 too big");
+  // Enough bytes for two empty jobs, but the first one's length uses them up.
+  EXPECT_EQ(ErrorOf(RawFrame(kYourJobs).U32(2).U32(4).Str("abcd").Frame()), "truncated job 1");
+}
+
+TEST(ClusterMessage, JobMessageTrailingBytesAreRejected) {
+  for (uint8_t type : kJobIdTypes) {
+    EXPECT_EQ(ErrorOf(RawFrame(type).Str(kJobId).U32(0).U8(0).Frame()), "1 trailing bytes");
+  }
+  for (uint8_t type : kQueueTypes) {
+    EXPECT_EQ(ErrorOf(RawFrame(type).U32(0).U32(1).Str("qq").Frame()), "1 trailing bytes");
+    EXPECT_EQ(ErrorOf(RawFrame(type).U32(0).U32(0).Str(kJobId).Frame()), "40 trailing bytes");
+  }
+  for (uint8_t type : kJobsTypes) {
+    EXPECT_EQ(ErrorOf(RawFrame(type).U32(0).U32(0).Frame()), "4 trailing bytes");
+    EXPECT_EQ(ErrorOf(RawFrame(type).U32(1).U32(1).Str("abc").Frame()), "2 trailing bytes");
+  }
 }
 
 }  // namespace

@@ -54,11 +54,13 @@ class TestWaiter final : public Waiter {
     states.push_back(job->state);
     delivered_flag.push_back((job->flags & kJobDelivered) != 0);
   }
+  void Fail(const Status& status) override { errors.emplace_back(status.message()); }
   bool live() const override { return claimable_ && !claimed_; }
   // Another shard, a timeout or a disconnect took the waiter.
   void Abandon() { claimable_ = false; }
 
   int claims = 0;
+  std::vector<std::string> errors;
   int nulls = 0;
   std::vector<std::string> delivered;
   std::vector<JobState> states;

@@ -17,12 +17,15 @@
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "disque/cluster/membership.h"
 #include "disque/cluster/nodes_file.h"
 #include "disque/common/clock.h"
 #include "disque/common/status.h"
+#include "disque/engine/engine.h"
+#include "disque/engine/node_set.h"
 
 #include "disque/net/connection.h"
 
@@ -53,7 +56,8 @@ struct BusOptions {
 // connection it came on, with a log line.
 class Bus final : private Transport {
  public:
-  Bus(const Clock& clock, BusOptions options);
+  // `nodes`: the process's node registry; job messages name nodes by its indexes.
+  Bus(const Clock& clock, BusOptions options, engine::NodeRegistry& nodes);
   ~Bus() override;
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
@@ -75,6 +79,22 @@ class Bus final : private Transport {
   // The latest snapshot, for callers that are not shards (startup, CLUSTER MYID's
   // fallback); takes a mutex. Null before Open().
   std::shared_ptr<const ClusterView> view() const;
+
+  // Job messages (PROTOCOL.md II 5). Each one received from a known node (not in
+  // handshake) goes to this callback, on the bus thread, with `sender` set to the
+  // sender's node index. Set before Start().
+  using JobListener = std::function<void(engine::JobMessage)>;
+  void set_job_listener(JobListener listener) { job_listener_ = std::move(listener); }
+  // Sends job messages; callable from any thread (the work is posted to the bus
+  // thread). Each goes to the recipients that have a link; the others miss it.
+  void SendJobs(std::vector<engine::JobMessage> messages);
+
+  // Fault injection (DEBUG CLUSTER-CUT): every message to or from a cut node is
+  // dropped, as if the network between the two had failed. Bus-thread only.
+  void Cut(const std::string& id) { cut_.insert(id); }
+  void Heal(const std::string& id) { cut_.erase(id); }
+  void HealAll() { cut_.clear(); }
+  const std::unordered_set<std::string>& cut() const { return cut_; }
 
   // Runs fn(Membership&, Bus&) on the bus thread and resumes the caller with its
   // result. After a change it publishes the view and saves nodes.conf before
@@ -110,6 +130,8 @@ class Bus final : private Transport {
 
   std::shared_ptr<Link> NewLink(Node* node, net::Socket socket);
   void Queue(const std::shared_ptr<Link>& link, const Message& message);
+  void QueueFrame(const std::shared_ptr<Link>& link, std::string_view frame);
+  void SendJob(const engine::JobMessage& job_message);
   void StartWriter(const std::shared_ptr<Link>& link);
   void CloseLink(const std::shared_ptr<Link>& link);
   asio::awaitable<void> ConnectLink(std::shared_ptr<Link> link, asio::ip::tcp::endpoint endpoint);
@@ -138,6 +160,9 @@ class Bus final : private Transport {
   uint64_t messages_sent_ = 0;
   uint64_t messages_received_ = 0;
   ViewListener view_listener_;
+  JobListener job_listener_;
+  engine::NodeRegistry& nodes_;
+  std::unordered_set<std::string> cut_;  // node IDs cut off (fault injection)
   mutable std::mutex view_mu_;
   std::shared_ptr<const ClusterView> view_;  // guarded by view_mu_
 };

@@ -159,6 +159,18 @@ class Membership {
   std::string NodesText() const;
   ClusterView View() const;
 
+  // A message from this node: the header filled in (job messages add their body).
+  Message Header(MessageType type) const;
+  // The job messages' "known sender": a record that is not a handshake.
+  const Node* KnownSender(std::string_view id) const;
+  // Every other record not in handshake ("broadcast to all", PROTOCOL.md II 5).
+  template <typename F>
+  void ForEachPeer(F fn) const {
+    for (const auto& n : nodes_) {
+      if (n.get() != myself_ && !(n->flags & kNodeHandshake)) fn(*n);
+    }
+  }
+
   // Set by every change nodes.conf must record (PROTOCOL.md II 11's triggers); the
   // owner writes the file and clears it. `TakeSave` returns whether a save is due.
   bool TakeSave();
@@ -171,7 +183,6 @@ class Membership {
   void DeleteNode(Node& node);
   void Rename(Node& node, std::string id);
   void SendPing(Node& node, MessageType type);
-  Message Header(MessageType type) const;
   void AppendGossip(Message& m);
   void ProcessGossip(const Message& m, Node* sender);
   void MarkFailingIfNeeded(Node& node);

@@ -22,8 +22,13 @@ inline constexpr uint16_t kBusVersion = 1;
 inline constexpr size_t kFixedHeaderSize = 59;
 // Largest frame accepted: room for a 512 MB job body and its metadata (issue 5).
 inline constexpr uint32_t kMaxFrameSize = 600u * 1024 * 1024;
-// Node and job IDs on the bus: 40 lowercase hex characters.
+// Node IDs on the bus: 40 lowercase hex characters.
 inline constexpr size_t kNodeIdSize = 40;
+// Job IDs on the bus: 40 characters in Disque's job ID format (disque/engine/job_id.h).
+inline constexpr size_t kJobIdSize = 40;
+// Most jobs one REPLJOB or YOURJOBS may carry. Disque sends 1 and at most 100; the cap
+// bounds what a lying count can make the decoder allocate.
+inline constexpr uint32_t kMaxJobsPerMessage = 65535;
 // Longest textual IP address (INET6_ADDRSTRLEN - 1).
 inline constexpr size_t kMaxIpSize = 45;
 
@@ -32,6 +37,19 @@ enum class MessageType : uint8_t {
   kPong = 2,
   kMeet = 3,
   kFail = 4,  // body: the ID of the node declared failed
+  // Job messages (PROTOCOL.md II 5). The Bus routes them to the job engine.
+  kReplJob = 5,    // jobs: one serialized job; msg_flags NOREPLY
+  kGotJob = 6,     // job_id
+  kEnqueue = 7,    // job_id, aux = delay in seconds
+  kWillQueue = 8,  // job_id
+  kQueued = 9,     // job_id; msg_flags INCR_NACKS, INCR_DELIV
+  kWorking = 10,   // job_id
+  kSetAck = 11,    // job_id, aux = may_have (the sender's nodes-delivered count)
+  kGotAck = 12,    // job_id, aux = known (1 if the replier has the job)
+  kDelJob = 13,    // job_id
+  kNeedJobs = 14,  // queue, aux = count
+  kYourJobs = 15,  // jobs: serialized jobs
+  kPause = 16,     // queue, aux = pause flags (bit 0 in, bit 1 out)
 };
 
 // True for the types this version decodes a body for. Other types decode to a Message
@@ -78,14 +96,21 @@ struct Message {
 
   std::vector<GossipEntry> gossip;  // PING, PONG, MEET
   std::string node;                 // FAIL: the failing node's ID
+  std::string job_id;               // GOTJOB..DELJOB (types 6-13): the 40-character job ID
+  uint32_t aux = 0;                 // types 6-13: the aux value; NEEDJOBS: count; PAUSE: flags
+  std::string queue;                // NEEDJOBS, PAUSE: queue name (any bytes)
+  std::vector<std::string> jobs;    // REPLJOB, YOURJOBS: serialized jobs, opaque bytes here
 
   bool operator==(const Message&) const = default;
 };
 
-// Appends one encoded frame to `out`. The message must be valid (IDs of 40 hex
-// characters, IPs of at most kMaxIpSize bytes, at most 65535 gossip entries). The body
-// follows the type: gossip for PING, PONG and MEET, `node` for FAIL, nothing for other
-// types; fields the type does not carry are not encoded.
+// Appends one encoded frame to `out`. The message must be valid (node IDs of 40 hex
+// characters, a job ID in the job ID format, IPs of at most kMaxIpSize bytes, at most
+// 65535 gossip entries, at most kMaxJobsPerMessage jobs, a frame of at most
+// kMaxFrameSize). The body follows the type: gossip for PING, PONG and MEET, `node` for
+// FAIL, `job_id` and `aux` for types 6 to 13, `aux` and `queue` for NEEDJOBS and PAUSE,
+// `jobs` for REPLJOB and YOURJOBS, nothing for other types; fields the type does not
+// carry are not encoded.
 void Encode(const Message& message, std::string& out);
 
 // Looks at the start of a receive buffer: 0 if more bytes are needed to know the frame
@@ -97,9 +122,10 @@ void Encode(const Message& message, std::string& out);
 Result<size_t> FrameLength(std::string_view buffer);
 
 // Decodes exactly one complete frame (as delimited by FrameLength). Rejects anything
-// malformed: bad magic, version or length, IDs that are not 40 lowercase hex characters,
-// IPs that are too long or contain bytes other than [0-9a-fA-F.:], counts that disagree
-// with the length, trailing bytes. Unknown types decode to the header only.
+// malformed: bad magic, version or length, node IDs that are not 40 lowercase hex
+// characters, job IDs not in the job ID format, IPs that are too long or contain bytes
+// other than [0-9a-fA-F.:], counts and lengths that disagree with the frame length,
+// trailing bytes. Job blobs are not looked into. Unknown types decode to the header only.
 Result<Message> Decode(std::string_view frame);
 
 }  // namespace disque::cluster

@@ -13,10 +13,14 @@
 #include "disque/common/status.h"
 #include "disque/engine/job.h"
 #include "disque/engine/job_id.h"
+#include "disque/engine/node_set.h"
 #include "disque/engine/pointer_table.h"
 #include "disque/engine/queue.h"
+#include <unordered_map>
 
 namespace disque::engine {
+
+struct JobRecord;
 
 // Numeric constants of PROTOCOL.md part II 12 that the engine uses.
 inline constexpr int64_t kDefaultTtl = 86400;
@@ -25,6 +29,79 @@ inline constexpr int64_t kRequeueJitterMs = 500;   // DISQUE_TIME_ERR: [-250, +2
 inline constexpr int64_t kWillQueueAdvanceMs = 500;
 inline constexpr int64_t kQueueMaxIdleMs = 300'000;
 inline constexpr size_t kMaxJobsPerTimerRun = 10000;
+inline constexpr int64_t kAddNodeMinPeriodMs = 50;      // DELAYED_JOB_ADD_NODE_MIN_PERIOD
+inline constexpr int64_t kGcRetryMinPeriodMs = 1000;
+inline constexpr int64_t kGcRetryMaxPeriodMs = 180000;
+inline constexpr uint8_t kGcRetryMax = 10;
+inline constexpr uint32_t kNeedJobsMinRequest = 5;
+inline constexpr uint32_t kNeedJobsMaxRequest = 100;
+inline constexpr int64_t kNeedJobsBcastMinDelayMs = 2000;
+inline constexpr int64_t kNeedJobsBcastMaxDelayMs = 30000;
+inline constexpr int64_t kNeedJobsAdhocMinDelayMs = 25;
+inline constexpr int64_t kNeedJobsAdhocMaxDelayMs = 2000;
+inline constexpr int64_t kImportRateWindowMs = 5000;
+inline constexpr int64_t kResponderValidityMs = 5000;
+
+// The job messages of the cluster bus (PROTOCOL.md part II 5). The values are the bus's
+// message types (cluster/message.h asserts that they agree).
+enum class JobMsg : uint8_t {
+  kReplJob = 5,
+  kGotJob = 6,
+  kEnqueue = 7,
+  kWillQueue = 8,
+  kQueued = 9,
+  kWorking = 10,
+  kSetAck = 11,
+  kGotAck = 12,
+  kDelJob = 13,
+  kNeedJobs = 14,
+  kYourJobs = 15,
+  kPause = 16,
+};
+// Per-message flags (the bus's kMsg* bits).
+inline constexpr uint8_t kJobMsgNoReply = 1 << 0;
+inline constexpr uint8_t kJobMsgIncrNacks = 1 << 1;
+inline constexpr uint8_t kJobMsgIncrDeliv = 1 << 2;
+
+// A job message, in either direction. Outgoing ones name their recipients by node
+// index; the bus sends each to the recipients it has a link to and drops the rest
+// (best effort, PROTOCOL.md part II). Incoming ones carry the sender's index.
+struct JobMessage {
+  JobMsg type = JobMsg::kGotJob;
+  uint8_t flags = 0;              // kJobMsg* bits
+  std::string job_id;             // GOTJOB..DELJOB: the 40-character job ID
+  uint32_t aux = 0;               // GOTJOB..DELJOB: aux; NEEDJOBS: count; PAUSE: flags
+  std::string queue;              // NEEDJOBS, PAUSE
+  std::vector<std::string> jobs;  // REPLJOB, YOURJOBS: serialized jobs (job_codec.h)
+  // Outgoing: the recipients; `to_all` means every known node not in handshake, except
+  // this one, and `to` is then empty. Incoming: `sender`.
+  std::vector<uint32_t> to;
+  bool to_all = false;
+  uint32_t sender = 0;
+};
+
+// What the engine needs to know of the cluster, in node indexes. The shard rebuilds it
+// from each new snapshot of the node table.
+struct ClusterState {
+  uint32_t self = 0;
+  int size = 1;    // records not in handshake, this node included (default REPLICATE)
+  int known = 1;   // every record, handshakes included (dummy ACK collection)
+  bool leaving = false;                 // this node is leaving
+  std::vector<uint32_t> reachable;      // other nodes not handshake/PFAIL/FAIL/LEAVING
+  std::vector<uint32_t> targets;        // the reachable ones with a link: replica targets
+  std::vector<uint32_t> members;        // every record not in handshake (job node lists)
+  bool Member(uint32_t node) const;
+};
+
+// A client blocked in a synchronous ADDJOB. Claim() as for Waiter; then exactly one of
+// Replicated (the job reached REPLICATE copies: reply its ID) or Fail (NOREPL, LEAVING).
+class ReplWaiter {
+ public:
+  virtual ~ReplWaiter() = default;
+  virtual bool Claim() = 0;
+  virtual void Replicated(const JobId& id) = 0;
+  virtual void Fail(const Status& status) = 0;
+};
 
 // ADDJOB after its arguments were parsed and validated (PROTOCOL.md 3.1 steps 1-7).
 struct AddJobArgs {
@@ -35,6 +112,9 @@ struct AddJobArgs {
   uint32_t retry = 0;    // seconds (the default already applied)
   int64_t ttl = kDefaultTtl;  // seconds, > 0
   int64_t maxlen = 0;    // 0: no MAXLEN
+  bool async = false;    // ASYNC: reply at once, replicate in the background
+  bool external = false; // keep no copy here (memory above 75 %, or leaving)
+  int64_t timeout_ms = 0;  // synchronous replication deadline; 0: none
 };
 
 // Job creation times, strictly increasing per node (PROTOCOL.md 2.3): unix ms * 1e6, or
@@ -63,23 +143,38 @@ class Engine {
  public:
   // `node_id`: this node's 40-hex ID (its prefix starts every job ID made here).
   // `key`: secret for job IDs and table hashes. `seed`: requeue jitter. `ctimes`: the
-  // node's creation-time source (null: one of its own, for a lone engine).
-  Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes = nullptr);
+  // node's creation-time source (null: one of its own, for a lone engine). `nodes`: the
+  // process's node registry (null: one of its own).
+  Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_t seed, CtimeSource* ctimes = nullptr,
+         NodeRegistry* nodes = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   // --- jobs ---
   // Creates the job (PROTOCOL.md 3.1 steps 8-9 and "Behaviour after validation"):
-  // MAXLEN and PAUSED errors; queued at once without DELAY, serving blocked clients.
-  Result<const Job*> AddJob(const AddJobArgs& args);
+  // MAXLEN and PAUSED errors. A job that needs no confirmation from other nodes (REPLICATE
+  // 1, or ASYNC) is ready when this returns: queued at once without DELAY, replicas sent.
+  // Otherwise it waits in wait-repl and `waiter` gets the outcome (PROTOCOL.md II 6).
+  // With external ASYNC replication the job is not kept here: the result is then null.
+  // `id`, if given, receives the new job's ID in every case.
+  Result<const Job*> AddJob(const AddJobArgs& args, std::shared_ptr<ReplWaiter> waiter = nullptr,
+                            JobId* id = nullptr);
+  // The client of a synchronous ADDJOB went away: the job is deleted here and on the
+  // nodes that may have it (best effort), unless replication already completed.
+  void CancelReplication(const JobId& id);
   // The job with this ID text, or nullptr (unknown, or not canonical).
   Job* Find(std::string_view id_text) const;
   Job* Find(const JobId& id) const;
-  // ACKJOB: true if the job was known and not acked. On a single node it is then
-  // garbage collected at once (deleted).
+  // ACKJOB: true if the job was known and not acked. Acked jobs are garbage collected
+  // across the cluster (PROTOCOL.md II 8); an unknown at-least-once ID in a cluster
+  // becomes a dummy ACK.
   bool Ack(std::string_view id_text);
-  // FASTACK and DELJOB: true if the job was known; it is deleted whatever its state.
+  // FASTACK: true if the job was known. DELJOB goes to the nodes that may have it (to
+  // every node for an unknown ID) and the local copy is deleted.
+  bool FastAck(std::string_view id_text);
+  // DELJOB: true if the job was known; it is deleted whatever its state. Only a job
+  // waiting for replication is deleted cluster-wide (its client gets NOREPL).
   bool Delete(std::string_view id_text);
   // NACK (nack = true) and ENQUEUE: true if the job went from active to queued.
   bool Requeue(std::string_view id_text, bool nack);
@@ -99,8 +194,16 @@ class Engine {
   // QPEEK: count >= 0: up to count jobs from the head; < 0: from the tail, newest first.
   void Peek(std::string_view name, int64_t count, std::vector<const Job*>& out) const;
   // PAUSE: replaces the flags when `flags` is set (creating the queue unless the new set
-  // is empty); returns the resulting flags (0 for a missing queue).
-  uint8_t Pause(std::string_view name, std::optional<uint8_t> flags);
+  // is empty); returns the resulting flags (0 for a missing queue). `bcast` sends the
+  // result to every node.
+  uint8_t Pause(std::string_view name, std::optional<uint8_t> flags, bool bcast = false);
+  // Federation (PROTOCOL.md II 9): asks other nodes for jobs of `name`. GETJOB calls it
+  // for each queue that gave nothing (`reached_zero` false); fetches that empty a queue
+  // call it themselves.
+  void NeedJobs(Queue& q, bool reached_zero);
+  // QSTAT import-rate and the responders (import-from), node indexes.
+  uint32_t ImportRate(const Queue& q) const;
+  std::vector<uint32_t> Responders(Queue& q);
 
   // --- blocked clients ---
   // Registers `waiter` on `name` (creating the queue), and serves it at once if a job is
@@ -115,6 +218,25 @@ class Engine {
   uint64_t ScanQueuesBucket(uint64_t cursor, Fn&& fn) const { return queues_.ScanBucket(cursor, fn); }
   template <typename Fn>
   uint64_t ScanJobsBucket(uint64_t cursor, Fn&& fn) const { return jobs_.ScanBucket(cursor, fn); }
+
+  // --- cluster ---
+  void SetCluster(ClusterState state);
+  const ClusterState& cluster() const { return cluster_; }
+  // The memory warning level (PROTOCOL.md 5): above 0 this node refuses replicas.
+  void set_memory_level(int level) { memory_level_ = level; }
+  // A job message from another node (PROTOCOL.md II 5).
+  void Receive(const JobMessage& message);
+  // Messages to send, oldest first; the caller hands them to the bus.
+  bool has_outbox() const { return !outbox_.empty(); }
+  std::vector<JobMessage> TakeOutbox() { return std::exchange(outbox_, {}); }
+  // The periodic part of the cluster rules, at the server cron's pace: synchronous
+  // replication retries and timeouts, blocked clients of a leaving node, NEEDJOBS for
+  // blocked clients.
+  void Cron();
+  // Nodes-confirmed of a job (SHOW).
+  const NodeSet* Confirmed(const Job& job) const;
+  const NodeRegistry& nodes() const { return *nodes_; }
+  NodeRegistry& nodes() { return *nodes_; }
 
   // --- time ---
   // Runs the scheduler (PROTOCOL.md part II 7) for every job due now, up to 10000.
@@ -169,6 +291,45 @@ class Engine {
   void Reschedule(Job& job);
   void SetRequeueTime(Job& job, int64_t now_ms);
   void DeleteJob(Job* job);
+
+  // The cluster rules (engine_cluster.cpp).
+  // Per-job state kept off the job (kJobHasExtra): nodes-confirmed and, while in
+  // wait-repl, the blocked client and the replication pace.
+  struct JobExtra {
+    NodeSet confirmed;
+    std::shared_ptr<ReplWaiter> waiter;  // null: ASYNC or nobody waits
+    int64_t deadline_ms = 0;             // 0: no timeout
+    int64_t added_node_ms = 0;           // the last time a node was added
+  };
+  JobExtra& Extra(Job& job);
+  JobExtra* FindExtra(const Job& job);
+  void DropExtra(Job& job);
+  Job* Register(const JobRecord& record, int64_t now_ms);
+  // Picks up to `n` new reachable targets and (re)sends REPLJOB; returns the number added.
+  int ReplicateJob(Job& job, int n, bool noreply);
+  void ReplicationAchieved(Job& job);
+  // Deletes a job here and sends DELJOB to the nodes that may have it; a waiting ADDJOB
+  // client gets `reason`.
+  void DeleteEverywhere(Job* job, const Status& reason);
+  void AckLocal(Job& job);
+  // One GC attempt (PROTOCOL.md II 8); true if the job was deleted.
+  bool TryGc(Job& job);
+  void ScheduleGc(Job& job, int64_t now_ms);
+  void Send(JobMsg type, const Job& job, uint32_t aux, std::vector<uint32_t> to, uint8_t flags = 0);
+  void SendToDelivered(JobMsg type, const Job& job, uint32_t aux = 0, uint8_t flags = 0);
+  std::vector<uint32_t> Others(const NodeSet& set) const;
+  std::string Serialize(const Job& job) const;
+  bool SenderWins(uint32_t sender, const Job& job) const;
+  void NoteImport(Queue& q, uint32_t sender, int64_t now_ms);
+  void OnReplJob(const JobMessage& m);
+  void OnGotJob(const JobMessage& m, Job& job);
+  void OnEnqueue(const JobMessage& m, Job& job);
+  void OnWillQueue(const JobMessage& m, Job& job);
+  void OnQueued(const JobMessage& m, Job& job);
+  void OnSetAck(const JobMessage& m, Job* job);
+  void OnGotAck(const JobMessage& m, Job& job);
+  void OnNeedJobs(const JobMessage& m);
+  void OnYourJobs(const JobMessage& m);
   void DestroyQueue(Queue* q);
   // Frees every job and queue; Flush wakes the blocked clients, the destructor does not.
   void Clear(bool wake_waiters);
@@ -188,6 +349,15 @@ class Engine {
   CtimeSource& ctimes_;
   size_t job_bytes_ = 0;
   uint64_t evict_cursor_ = 0;  // idle queue eviction position in the queue table
+  std::unique_ptr<NodeRegistry> own_nodes_;
+  NodeRegistry* nodes_;
+  ClusterState cluster_;
+  int memory_level_ = 0;
+  std::vector<JobMessage> outbox_;
+  std::unordered_map<const Job*, JobExtra> extras_;
+  // Queues with blocked clients (NEEDJOBS for them, LEAVING errors). May hold queues
+  // whose waiters are all stale; Cron drops those.
+  std::vector<Queue*> waited_;
 };
 
 }  // namespace disque::engine

@@ -6,6 +6,7 @@
 
 #include "disque/engine/indexed_heap.h"
 #include "disque/engine/job_id.h"
+#include "disque/engine/node_set.h"
 
 namespace disque::engine {
 
@@ -19,11 +20,15 @@ enum class JobState : uint8_t {
 
 std::string_view JobStateName(JobState state);
 
-// Job flags (the LOADJOB flag bits, PROTOCOL.md 8.5).
+// Job flags. The low three are the LOADJOB flag bits (PROTOCOL.md 8.5) and travel with
+// the job; the others are this node's bookkeeping.
 enum JobFlag : uint8_t {
   kJobBcastQueued = 1 << 0,  // queued once already (or a replica): the next queueing counts
   kJobWillQueue = 1 << 1,    // a WILLQUEUE is due 500 ms before qtime
   kJobDelivered = 1 << 2,    // handed to a client by this node
+  kJobSerializedFlags = 0x07,
+  kJobHasExtra = 1 << 6,     // has an entry in the engine's side table (Engine::JobExtra)
+  kJobDummyAck = 1 << 7,     // a dummy ACK: an ACKJOB for a job this node never had
 };
 
 // One job: a single allocation holding the fixed fields below followed by the queue
@@ -32,12 +37,14 @@ enum JobFlag : uint8_t {
 // shard's Engine at once: the ID index (always), the schedule heap (always: every job at
 // least expires) and its queue's heap (only while queued).
 //
-// 88 bytes plus name and body. Nodes-delivered is implicitly this node alone; the
-// cluster adds the node list.
+// 104 bytes plus name and body. Nodes-confirmed, needed only while a job waits for
+// replication or for its ACK to be collected, lives in the engine's side table.
 struct Job {
   JobId id;                // binary ID (24 bytes)
   uint64_t ctime;          // creation: origin unix ms * 1e6 (+n within a ms); queue order
-  int64_t qtime_ms;        // next (re)queue attempt, unix ms; 0 = never again
+  // Active or queued: next (re)queue attempt, unix ms; 0 = never again.
+  // Acked: the next garbage-collection attempt.
+  int64_t qtime_ms;
   int64_t awake_ms;        // the schedule key: when the scheduler must look at the job
   uint32_t etime;          // expiry, unix seconds (32-bit: a huge TTL wraps, as in Disque)
   uint32_t delay;          // seconds, as given to ADDJOB
@@ -51,6 +58,11 @@ struct Job {
   uint16_t additional_deliveries;  // re-queues here other than the first (saturates)
   JobState state;
   uint8_t flags;           // JobFlag bits
+  uint8_t gc_retry;        // ACK garbage-collection attempts made (capped at 10)
+  // Nodes that may hold a copy (PROTOCOL.md II 6), node indexes (NodeRegistry). Empty
+  // for a dummy ACK; this node is in it unless the job came by YOURJOBS or is held
+  // for external replication.
+  NodeSet delivered;
 
   std::string_view queue() const { return {Data(), queue_len}; }
   std::string_view body() const { return {Data() + queue_len, body_len}; }

@@ -4,7 +4,10 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "disque/common/status.h"
 #include "disque/engine/job.h"
 
 namespace disque::engine {
@@ -25,13 +28,15 @@ std::string_view PauseName(uint8_t flags);
 //   Claim()   atomically takes the waiter (false when another shard, the timeout or a
 //             disconnect got it first; the stale registration is then dropped);
 //   Deliver() called once after a successful Claim, with the job just fetched for it,
-//             or nullptr when the waiter is released without a job (DEBUG FLUSHALL).
+//             or nullptr when the waiter is released without a job (DEBUG FLUSHALL);
+//   Fail()    instead of Deliver: the client gets an error (-LEAVING).
 // Implementations live in the server layer (they post the reply to the client's shard).
 class Waiter {
  public:
   virtual ~Waiter() = default;
   virtual bool Claim() = 0;
   virtual void Deliver(const Job* job) = 0;
+  virtual void Fail(const Status& status) = 0;
   // False once the waiter was claimed or abandoned (QSTAT counts only live waiters).
   virtual bool live() const = 0;
 };
@@ -49,6 +54,18 @@ struct Queue {
   // Blocked GETJOB clients, earliest first. May hold waiters already claimed elsewhere;
   // those are dropped when met.
   std::deque<std::shared_ptr<Waiter>> waiters;
+  bool waited = false;          // listed in the engine's queues-with-waiters
+
+  // Federation (PROTOCOL.md II 9): NEEDJOBS pacing, who sent us jobs, the import rate.
+  int64_t needjobs_bcast_ms = 0;
+  int64_t needjobs_adhoc_ms = 0;
+  uint8_t needjobs_bcast_attempt = 0;
+  uint8_t needjobs_adhoc_attempt = 0;
+  std::vector<std::pair<uint32_t, int64_t>> responders;  // node index, last delivery (ms)
+  int64_t import_prev_ms = 0;     // start of the previous 1 s import bucket
+  int64_t import_current_ms = 0;  // start of the current one
+  uint32_t import_prev_count = 0;
+  uint32_t import_current_count = 0;
 
   size_t length() const { return jobs.size(); }
   size_t live_waiters() const;

@@ -115,6 +115,10 @@ class Server {
   asio::awaitable<void> FlushAll(std::string node_id);
   // Job creation times, shared by every shard's engine.
   engine::CtimeSource& ctimes() { return ctimes_; }
+  // Node IDs as indexes, shared by every shard's engine and the bus.
+  engine::NodeRegistry& nodes() { return nodes_; }
+  // A job message from the bus, run on the shard owning its job or queue.
+  void RouteJobMessage(engine::JobMessage message);
   // Allocator bytes in use, sampled by shard 0's cron (INFO reads it fresh).
   std::atomic<uint64_t> used_memory{0};
   // The memory warning level (PROTOCOL.md 5) of the sampled usage against `cfg`.
@@ -140,6 +144,7 @@ class Server {
   std::mutex rewrite_mu_;  // held for the whole CONFIG REWRITE
   std::shared_ptr<const config::Config> config_;  // guarded by config_mu_
   uint64_t config_version_ = 1;                   // guarded by config_mu_
+  engine::NodeRegistry nodes_;  // before the shards and the bus, which use it
   std::vector<std::unique_ptr<Shard>> shards_;
   // Declared after the shards so it is destroyed first: a command suspended in
   // Bus::Run resumes on its shard's context.

@@ -102,7 +102,8 @@ class Shard {
   void PublishConfig(std::shared_ptr<const config::Config> config, uint64_t version);
   // This shard's copy of the cluster's node table snapshot (Bus::set_view_listener).
   const cluster::ClusterView& cluster_view() const { return *cluster_view_; }
-  void PublishClusterView(std::shared_ptr<const cluster::ClusterView> view) { cluster_view_ = std::move(view); }
+  // Also gives the engine the cluster in node indexes.
+  void PublishClusterView(std::shared_ptr<const cluster::ClusterView> view);
 
   // Adopts an accepted socket: creates its Client and starts its session. Runs on this
   // shard's thread.
@@ -112,8 +113,8 @@ class Shard {
   // Clients of this shard, by ID.
   const std::unordered_map<uint64_t, std::unique_ptr<Client>>& clients() const { return clients_; }
 
-  // This shard's jobs and queues. After changing them, call JobsChanged() so the job
-  // timer follows the engine's schedule.
+  // This shard's jobs and queues. After changing them, call JobsChanged(): the job timer
+  // follows the engine's schedule and the messages the engine wants sent go to the bus.
   engine::Engine& engine() { return *engine_; }
   void JobsChanged();
   // Evicts up to `bytes` of this shard's evictable jobs (Server::FreeMemoryIfNeeded);
