@@ -362,6 +362,28 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
     std::string same_id;  // empty: the node keeps its ID
     co_await ctx.server.FlushAll(std::move(same_id));
     ctx.reply.Status(replies::kOk);
+  } else if ((Is(sub, "cluster-cut") && argc >= 3) || Is(sub, "cluster-heal")) {
+    // Ours, fault injection for tests: drop every bus message to and from the given
+    // nodes (a partition as this node sees it), or stop dropping (all when none given).
+    std::vector<std::string> ids(ctx.args.begin() + 2, ctx.args.end());
+    for (const std::string& id : ids) {
+      if (id.size() != cluster::kNodeIdSize) co_return ctx.reply.Error("ERR Invalid node ID " + id);
+    }
+    const bool cut = Is(sub, "cluster-cut");
+    auto apply = [ids, cut](cluster::Membership&, cluster::Bus& bus) {
+      if (!cut && ids.empty()) bus.HealAll();
+      for (const std::string& id : ids) {
+        if (cut) {
+          bus.Cut(id);
+        } else {
+          bus.Heal(id);
+        }
+      }
+      return 0;
+    };
+    const int done = co_await ctx.server.cluster().Run(std::move(apply));
+    (void)done;
+    ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "shards") && argc == 2) {
     // Ours: one line per shard thread, gathered on each shard.
     ctx.reply.ArrayHeader(static_cast<size_t>(ctx.server.shard_count()));
