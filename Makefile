@@ -7,18 +7,20 @@
 #   make test-tsan  the same under ThreadSanitizer
 #   make bench      build and run the micro-benchmarks
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make chaos      the cluster chaos test for CHAOS_SECONDS (ctest runs a short one)
 
 JOBS ?= $(shell nproc)
 PORT ?= 7711
 CTEST_FLAGS ?= --output-on-failure --timeout 600 -j $(JOBS)
 FUZZ_SECONDS ?= 60
+CHAOS_SECONDS ?= 300
 
 PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
 # Only `make fuzz` needs these: clang and its libFuzzer runtime.
 FUZZ_PACKAGES := clang libclang-rt-dev
 
-.PHONY: all deps build run test test-asan test-tsan bench fuzz clean
+.PHONY: all deps build run test test-asan test-tsan bench fuzz chaos clean
 
 all: build
 
@@ -56,6 +58,9 @@ test-asan: deps
 test-tsan: deps
 	$(call configure_and_build,build-tsan,-DDISQUE_SANITIZE=thread -DDISQUE_BUILD_BENCH=OFF)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_FLAGS)
+
+chaos: build
+	cd build && CHAOS_SECONDS=$(CHAOS_SECONDS) ./tests/cluster_chaos_test
 
 bench: build
 	./build/bench/resp_bench
