@@ -24,6 +24,11 @@ int64_t Backoff(int64_t base, int attempt, int64_t cap) {
   return std::min(cap, base << attempt);
 }
 
+// Every node of `delivered` is in `confirmed`.
+bool AllConfirmed(const NodeSet& delivered, const NodeSet& confirmed) {
+  return std::all_of(delivered.begin(), delivered.end(), [&confirmed](uint32_t n) { return confirmed.Contains(n); });
+}
+
 const char* const kJobRemoved = "job removed (expired?) before the requested replication level was achieved";
 
 }  // namespace
@@ -295,6 +300,14 @@ bool Engine::Ack(std::string_view id_text) {
     job_bytes_ += job->allocation_size();
     ScheduleGc(*job, NowMs());
   } else if (job->state != JobState::kAcked) {
+    if (job->state == JobState::kWaitRepl) {
+      // Acked before its replication completed: its client gets the ID first (as for
+      // a SETACK), then the ACK applies.
+      const JobId id = job->id;
+      ReplicationAchieved(*job);
+      job = Find(id);
+      if (job == nullptr) return true;
+    }
     AckLocal(*job);
     counted = true;
   }
@@ -307,7 +320,11 @@ bool Engine::TryGc(Job& job) {
   const bool dummy = job.flags & kJobDummyAck;
   JobExtra& extra = Extra(job);
   if (extra.confirmed.empty()) extra.confirmed.Insert(cluster_.self);
-  if (!dummy && job.delivered.size() == extra.confirmed.size()) {
+  // PROTOCOL.md II 8 compares the sizes of the two sets; we check that every possible
+  // holder confirmed. The same in every case but one: a job received by YOURJOBS, whose
+  // list does not name this node, would be deleted here with the sender's copy never
+  // told (it would requeue: a duplicate delivery).
+  if (!dummy && AllConfirmed(job.delivered, extra.confirmed)) {
     DeleteJob(&job);  // nobody else has a copy (REPLICATE 1)
     return true;
   }
@@ -581,7 +598,7 @@ void Engine::OnGotAck(const JobMessage& m, Job& job) {
     if (static_cast<int>(extra->confirmed.size()) >= cluster_.known) DeleteJob(&job);
     return;
   }
-  if (extra != nullptr && extra->confirmed.size() >= job.delivered.size()) {
+  if (extra != nullptr && AllConfirmed(job.delivered, extra->confirmed)) {
     SendToDelivered(JobMsg::kDelJob, job);
     DeleteJob(&job);
   }

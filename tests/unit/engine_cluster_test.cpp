@@ -565,6 +565,36 @@ TEST(EngineClusterTest, FederationBringsJobsToTheNodeWithConsumers) {
   EXPECT_EQ(c[0].FindQueue("q")->length() + c[2].FindQueue("q")->length() + got.size(), 10u);
 }
 
+TEST(EngineClusterTest, AnAckOnTheImportingNodeReachesTheSendersCopy) {
+  SimCluster c(2);
+  JobId id;
+  ASSERT_TRUE(c[0].AddJob(Args(1), nullptr, &id).ok());
+  c[1].NeedJobs(c[1].GetOrCreateQueue("q"), false);
+  c.Deliver();
+  std::vector<const Job*> got;
+  c[1].Fetch("q", 1, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(c[0].Find(id)->state, JobState::kActive);  // the sender keeps its copy
+  EXPECT_TRUE(c[1].Ack(id.ToString()));
+  c.Deliver();
+  EXPECT_EQ(c.Holders(id.ToString()), 0);  // so it can never requeue there
+}
+
+TEST(EngineClusterTest, AckJobOfAJobWaitingForReplicationAnswersItsClient) {
+  SimCluster c(3);
+  c.Cut(2);
+  ClusterState st = c[0].cluster();
+  st.targets.push_back(c.index(2));
+  st.reachable.push_back(c.index(2));
+  c[0].SetCluster(st);
+  auto waiter = std::make_shared<TestReplWaiter>();
+  const std::string id = AddSync(c, 0, Args(3), waiter);
+  c.Deliver();
+  EXPECT_TRUE(c[0].Ack(id));
+  EXPECT_EQ(waiter->replicated, id);
+  EXPECT_EQ(c[0].Find(id)->state, JobState::kAcked);
+}
+
 TEST(EngineClusterTest, BlockedClientsAskForJobsFromTheCronAndALeavingNodeSendsThemAway) {
   SimCluster c(2);
   ASSERT_TRUE(c[0].AddJob(Args(1)).ok());
