@@ -1,6 +1,7 @@
 #include "support/server_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -93,14 +94,14 @@ bool ServerProcess::Restart() { return StartOnce(false); }
 bool ServerProcess::StartOnce(bool write_config) {
   if (write_config) {
     port_ = PickFreePort();
-    std::string conf = "port " + std::to_string(port_) + "\nbind 127.0.0.1\n";
+    std::string conf = "port " + std::to_string(port_) + "\nbind " + options_.host + "\n";
     for (const auto& line : options_.config_lines) conf += line + "\n";
     WriteFile(config_path(), conf);
   }
 
   std::vector<std::string> args{DISQUE_SERVER_BINARY};
   if (options_.no_config_file) {
-    args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1"});
+    args.insert(args.end(), {"--port", std::to_string(port_), "--bind", options_.host});
   } else {
     args.push_back(config_path());
   }
@@ -116,6 +117,11 @@ bool ServerProcess::StartOnce(bool write_config) {
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test process
     if (chdir(dir_.path().c_str()) != 0) _exit(127);
+    if (!options_.netns.empty()) {
+      const std::string path = "/var/run/netns/" + options_.netns;
+      const int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    }
     int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
@@ -128,7 +134,7 @@ bool ServerProcess::StartOnce(bool write_config) {
   const bool up = WaitFor(
       [this] {
         if (!Running()) return true;  // exited: stop waiting
-        RedisClient client(port_, 1000);
+        RedisClient client(Host{options_.host}, port_, 1000);
         return client.connected() && client.Command({"PING"}).str == "PONG";
       },
       std::chrono::seconds(20));

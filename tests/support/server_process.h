@@ -29,10 +29,14 @@ struct ServerOptions {
   std::vector<std::string> args;
   // Start without a config file (command-line flags only).
   bool no_config_file = false;
+  // The address the server binds and the test connects to.
+  std::string host = "127.0.0.1";
+  // A network namespace (`ip netns` name) to run the server in; empty: ours.
+  std::string netns;
 };
 
 // The real disque-server binary running on a free port in its own temporary directory,
-// bound to 127.0.0.1 only. The destructor stops it (SIGTERM, then SIGKILL after a
+// bound to 127.0.0.1 only (or to `host`, inside `netns`, for the network-namespace tests). The destructor stops it (SIGTERM, then SIGKILL after a
 // deadline) and removes the directory: a test never leaves a process behind.
 class ServerProcess {
  public:
