@@ -131,6 +131,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   const int needed = args.external ? args.repl : args.repl - 1;
   if (needed > 0 && !args.async && waiter != nullptr) {
     job->state = JobState::kWaitRepl;
+    replicating_.insert(job);
     JobExtra& extra = Extra(*job);
     if (!args.external) extra.confirmed.Insert(cluster_.self);
     extra.waiter = std::move(waiter);
@@ -208,6 +209,7 @@ Result<int64_t> Engine::Working(std::string_view id_text) {
 }
 
 void Engine::DeleteJob(Job* job) {
+  if (job->state == JobState::kWaitRepl) replicating_.erase(job);
   if (job->flags & kJobHasExtra) DropExtra(*job);
   if (job->state == JobState::kQueued) RemoveFromQueue(*job);
   if (JobSchedule::Contains(job)) schedule_.Erase(job);
@@ -539,16 +541,14 @@ void Engine::Flush() { Clear(true); }
 
 void Engine::Clear(bool wake_waiters) {
   // Clients waiting for replication: their jobs are going (FLUSHALL, CLUSTER RESET).
-  std::vector<Job*> waiting;
-  for (auto& [job, extra] : extras_) {
-    if (job->state == JobState::kWaitRepl) waiting.push_back(const_cast<Job*>(job));
-  }
+  const std::vector<Job*> waiting(replicating_.begin(), replicating_.end());
   if (wake_waiters) {
     for (Job* job : waiting) {
       DeleteEverywhere(job, Status(Code::kNoRepl, "job removed (expired?) before the requested replication level was achieved"));
     }
   }
   extras_.clear();
+  replicating_.clear();
   waited_.clear();
   std::vector<Queue*> queues;
   queues_.ForEach([&queues](Queue* q) { queues.push_back(q); });

@@ -58,6 +58,11 @@ const NodeSet* Engine::Confirmed(const Job& job) const {
   return it == extras_.end() ? nullptr : &it->second.confirmed;
 }
 
+void Engine::LeaveWaitRepl(Job& job) {
+  replicating_.erase(&job);
+  job.state = JobState::kActive;
+}
+
 void Engine::DropExtra(Job& job) {
   extras_.erase(&job);
   job.flags &= static_cast<uint8_t>(~kJobHasExtra);
@@ -195,7 +200,7 @@ void Engine::ReplicationAchieved(Job& job) {
     return;
   }
   const bool external = !job.delivered.Contains(cluster_.self);
-  job.state = JobState::kActive;
+  LeaveWaitRepl(job);
   if (waiter != nullptr) waiter->Replicated(job.id);
   if (external) {
     // This node keeps no copy: one confirming node queues it.
@@ -229,10 +234,7 @@ void Engine::Cron() {
   const int64_t now = NowMs();
   // Synchronous replication (PROTOCOL.md II 6): timeouts, the LEAVING error, and one
   // more node at least 50 ms after the last one was added, re-sending to the rest.
-  std::vector<Job*> waiting;
-  for (auto& [job, extra] : extras_) {
-    if (job->state == JobState::kWaitRepl) waiting.push_back(const_cast<Job*>(job));
-  }
+  const std::vector<Job*> waiting(replicating_.begin(), replicating_.end());
   for (Job* job : waiting) {
     JobExtra& extra = *FindExtra(*job);
     if (extra.deadline_ms != 0 && now >= extra.deadline_ms) {
@@ -318,6 +320,11 @@ bool Engine::Ack(std::string_view id_text) {
 bool Engine::TryGc(Job& job) {
   if (job.gc_retry < kGcRetryMax) ++job.gc_retry;
   const bool dummy = job.flags & kJobDummyAck;
+  // The common case first, without touching the side table: only this node had it.
+  if (!dummy && FindExtra(job) == nullptr && job.delivered.size() == 1 && job.delivered.Contains(cluster_.self)) {
+    DeleteJob(&job);
+    return true;
+  }
   JobExtra& extra = Extra(job);
   if (extra.confirmed.empty()) extra.confirmed.Insert(cluster_.self);
   // PROTOCOL.md II 8 compares the sizes of the two sets; we check that every possible
@@ -325,7 +332,7 @@ bool Engine::TryGc(Job& job) {
   // list does not name this node, would be deleted here with the sender's copy never
   // told (it would requeue: a duplicate delivery).
   if (!dummy && AllConfirmed(job.delivered, extra.confirmed)) {
-    DeleteJob(&job);  // nobody else has a copy (REPLICATE 1)
+    DeleteJob(&job);  // nobody else has a copy
     return true;
   }
   if (dummy && cluster_.size <= 1) {
@@ -518,7 +525,7 @@ void Engine::OnEnqueue(const JobMessage& m, Job& job) {
   // Disque leaves an at-most-once job that was replicated here with no queue time, so
   // it would never be queued (a QUIRK that loses the job): give it one.
   const int64_t now = NowMs();
-  if (job.state == JobState::kWaitRepl) job.state = JobState::kActive;
+  if (job.state == JobState::kWaitRepl) LeaveWaitRepl(job);
   if (m.aux == 0) {
     if (job.qtime_ms == 0 && job.retry == 0) job.qtime_ms = now;
     Enqueue(job, false);

@@ -17,6 +17,7 @@
 #include "disque/engine/pointer_table.h"
 #include "disque/engine/queue.h"
 #include <unordered_map>
+#include <unordered_set>
 
 namespace disque::engine {
 
@@ -302,6 +303,7 @@ class Engine {
     int64_t added_node_ms = 0;           // the last time a node was added
   };
   JobExtra& Extra(Job& job);
+  void LeaveWaitRepl(Job& job);
   JobExtra* FindExtra(const Job& job);
   void DropExtra(Job& job);
   Job* Register(const JobRecord& record, int64_t now_ms);
@@ -355,6 +357,9 @@ class Engine {
   int memory_level_ = 0;
   std::vector<JobMessage> outbox_;
   std::unordered_map<const Job*, JobExtra> extras_;
+  // The jobs in wait-repl (all have an extra): what Cron visits for retries and
+  // timeouts. A job leaves it when it leaves that state (LeaveWaitRepl) or is deleted.
+  std::unordered_set<Job*> replicating_;
   // Queues with blocked clients (NEEDJOBS for them, LEAVING errors). May hold queues
   // whose waiters are all stale; Cron drops those.
   std::vector<Queue*> waited_;
