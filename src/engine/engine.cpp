@@ -135,7 +135,9 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
     JobExtra& extra = Extra(*job);
     if (!args.external) extra.confirmed.Insert(cluster_.self);
     extra.waiter = std::move(waiter);
-    extra.deadline_ms = args.timeout_ms > 0 ? now + args.timeout_ms : 0;
+    // Past about 100 years a timeout is as good as none (and the sum would overflow).
+    constexpr int64_t kForeverMs = int64_t{100} * 365 * 86400 * 1000;
+    extra.deadline_ms = args.timeout_ms > 0 && args.timeout_ms < kForeverMs ? now + args.timeout_ms : 0;
     extra.added_node_ms = now;
     Reschedule(*job);
     ReplicateJob(*job, needed, false);

@@ -217,6 +217,16 @@ void Engine::ReplicationAchieved(Job& job) {
   }
 }
 
+void Engine::AckedWhileReplicating(Job& job) {
+  // Someone acked it, so enough copies exist: the client gets its ID, but the job is
+  // neither queued here (a blocked consumer would receive an acked job) nor handed to a
+  // holder in external mode (the ACK's garbage collection reaches the holders instead).
+  JobExtra* extra = FindExtra(job);
+  if (extra != nullptr && extra->waiter != nullptr && extra->waiter->Claim()) extra->waiter->Replicated(job.id);
+  LeaveWaitRepl(job);
+  DropExtra(job);
+}
+
 void Engine::DeleteEverywhere(Job* job, const Status& reason) {
   if (JobExtra* extra = FindExtra(*job); extra != nullptr && job->state == JobState::kWaitRepl) {
     if (extra->waiter != nullptr && !reason.ok() && extra->waiter->Claim()) extra->waiter->Fail(reason);
@@ -302,14 +312,7 @@ bool Engine::Ack(std::string_view id_text) {
     job_bytes_ += job->allocation_size();
     ScheduleGc(*job, NowMs());
   } else if (job->state != JobState::kAcked) {
-    if (job->state == JobState::kWaitRepl) {
-      // Acked before its replication completed: its client gets the ID first (as for
-      // a SETACK), then the ACK applies.
-      const JobId id = job->id;
-      ReplicationAchieved(*job);
-      job = Find(id);
-      if (job == nullptr) return true;
-    }
+    if (job->state == JobState::kWaitRepl) AckedWhileReplicating(*job);
     AckLocal(*job);
     counted = true;
   }
@@ -496,7 +499,7 @@ void Engine::OnReplJob(const JobMessage& m) {
     job->flags |= kJobBcastQueued;  // a replica: its first queueing here counts
     // Due for requeue after delay + retry; at-most-once replicas are never queued here.
     if (job->retry > 0) {
-      job->qtime_ms = now + static_cast<int64_t>(job->delay + job->retry) * 1000 + Jitter();
+      job->qtime_ms = now + (static_cast<int64_t>(job->delay) + job->retry) * 1000 + Jitter();
       job->flags |= kJobWillQueue;
     } else {
       job->qtime_ms = 0;
@@ -519,13 +522,13 @@ void Engine::OnGotJob(const JobMessage& m, Job& job) {
 }
 
 void Engine::OnEnqueue(const JobMessage& m, Job& job) {
-  if (job.state != JobState::kWaitRepl && job.state != JobState::kActive) return;
+  // Only the origin has a job in wait-repl, and nobody else may tell it to queue it.
+  if (job.state != JobState::kActive) return;
   if (const Queue* q = FindQueue(job.queue()); q != nullptr && (q->pause & kPauseIn)) return;
   job.flags &= static_cast<uint8_t>(~kJobBcastQueued);  // this node is the first to queue it
   // Disque leaves an at-most-once job that was replicated here with no queue time, so
   // it would never be queued (a QUIRK that loses the job): give it one.
   const int64_t now = NowMs();
-  if (job.state == JobState::kWaitRepl) LeaveWaitRepl(job);
   if (m.aux == 0) {
     if (job.qtime_ms == 0 && job.retry == 0) job.qtime_ms = now;
     Enqueue(job, false);
@@ -550,7 +553,6 @@ void Engine::OnQueued(const JobMessage& m, Job& job) {
     Send(JobMsg::kSetAck, job, static_cast<uint32_t>(job.delivered.size()), {m.sender});
     return;
   }
-  if (job.state == JobState::kWaitRepl) return;
   const bool working = m.type == JobMsg::kWorking;
   if (job.state == JobState::kQueued && (working || SenderWins(m.sender, job))) RemoveFromQueue(job);
   if (job.retry > 0) SetRequeueTime(job, NowMs());
@@ -562,13 +564,7 @@ void Engine::OnQueued(const JobMessage& m, Job& job) {
 
 void Engine::OnSetAck(const JobMessage& m, Job* job) {
   if (job != nullptr) {
-    if (job->state == JobState::kWaitRepl) {
-      // Someone acked it: the copies exist, so the client may have its ID.
-      const JobId id = job->id;
-      ReplicationAchieved(*job);
-      job = Find(id);
-      if (job == nullptr) return;
-    }
+    if (job->state == JobState::kWaitRepl) AckedWhileReplicating(*job);
     if (job->state != JobState::kAcked) AckLocal(*job);
   }
   if (job == nullptr || job->delivered.size() <= m.aux) {
@@ -621,7 +617,13 @@ void Engine::OnNeedJobs(const JobMessage& m) {
   reply.type = JobMsg::kYourJobs;
   reply.to = {m.sender};
   std::vector<Job*> at_most_once;
+  // One message must stay well under the bus's frame limit: jobs are taken while they
+  // fit in kYourJobsMaxBytes (at least one, which fits alone: bodies are at most 512 MB).
+  size_t bytes = 0;
   for (size_t i = 0; i < n && !q->jobs.empty(); ++i) {
+    const size_t size = q->jobs.top()->allocation_size();
+    if (i > 0 && bytes + size > kYourJobsMaxBytes) break;
+    bytes += size;
     Job* job = PopForDelivery(*q);
     reply.jobs.push_back(Serialize(*job));
     if (job->retry == 0) at_most_once.push_back(job);

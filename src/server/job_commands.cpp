@@ -764,6 +764,7 @@ asio::awaitable<void> JScan(CommandContext& ctx) {
   if (budget.count < 0) budget.unlimited = true;
   auto bucket = [queue, states, reply_all](Engine& e, uint64_t key, resp::ReplyWriter& w, size_t& added) {
     return e.ScanJobsBucket(key, [&](const Job* job) {
+      if (job->flags & engine::kJobDummyAck) return;  // never listed (PROTOCOL.md 3.3)
       if (queue && job->queue() != *queue) return;
       if (states != 0 && !(states & (1 << static_cast<int>(job->state)))) return;
       if (reply_all) {

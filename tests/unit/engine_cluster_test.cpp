@@ -590,9 +590,54 @@ TEST(EngineClusterTest, AckJobOfAJobWaitingForReplicationAnswersItsClient) {
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
+  auto consumer = std::make_shared<TestWaiter>();
+  c[0].Block("q", consumer);
   EXPECT_TRUE(c[0].Ack(id));
   EXPECT_EQ(waiter->replicated, id);
   EXPECT_EQ(c[0].Find(id)->state, JobState::kAcked);
+  EXPECT_EQ(consumer->got, "");  // an acked job is never delivered
+}
+
+TEST(EngineClusterTest, AckOfAnExternallyReplicatedJobStillWaitingReachesItsHolders) {
+  SimCluster c(3);
+  c.Cut(2);
+  ClusterState st = c[0].cluster();
+  st.targets.push_back(c.index(2));
+  st.reachable.push_back(c.index(2));
+  c[0].SetCluster(st);
+  auto waiter = std::make_shared<TestReplWaiter>();
+  AddJobArgs args = Args(2);
+  args.external = true;  // node 1 confirms, node 2 never does
+  const std::string id = AddSync(c, 0, args, waiter);
+  c.Deliver();
+  ASSERT_EQ(c.States(id), (std::vector<std::string>{"wait-repl", "active", ""}));
+  EXPECT_TRUE(c[0].Ack(id));
+  EXPECT_EQ(waiter->replicated, id);
+  c.Deliver();
+  EXPECT_EQ(c[1].Find(id)->state, JobState::kAcked);  // never queued there: acked, kept for node 2
+  c.Heal(2);
+  c.Run(20000, 100);
+  EXPECT_EQ(c.Holders(id), 0);
+}
+
+TEST(EngineClusterTest, YourJobsStaysUnderItsSizeBudget) {
+  SimCluster c(2);
+  const std::string big(kYourJobsMaxBytes * 3 / 4, 'x');
+  for (int i = 0; i < 2; ++i) {
+    AddJobArgs args = Args(1);
+    args.body = big;
+    ASSERT_TRUE(c[0].AddJob(args).ok());
+  }
+  JobMessage need;
+  need.type = JobMsg::kNeedJobs;
+  need.queue = "q";
+  need.aux = 5;
+  need.sender = c.index(1);
+  c[0].Receive(need);
+  std::vector<JobMessage> out = c[0].TakeOutbox();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].jobs.size(), 1u);  // the second would pass the budget
+  EXPECT_EQ(c[0].FindQueue("q")->length(), 1u);  // and stays queued
 }
 
 TEST(EngineClusterTest, BlockedClientsAskForJobsFromTheCronAndALeavingNodeSendsThemAway) {

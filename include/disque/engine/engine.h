@@ -42,6 +42,8 @@ inline constexpr int64_t kNeedJobsAdhocMinDelayMs = 25;
 inline constexpr int64_t kNeedJobsAdhocMaxDelayMs = 2000;
 inline constexpr int64_t kImportRateWindowMs = 5000;
 inline constexpr int64_t kResponderValidityMs = 5000;
+// Ours: the most job bytes one YOURJOBS carries (a bus frame is at most 600 MB).
+inline constexpr size_t kYourJobsMaxBytes = 64 * 1024 * 1024;
 
 // The job messages of the cluster bus (PROTOCOL.md part II 5). The values are the bus's
 // message types (cluster/message.h asserts that they agree).
@@ -310,6 +312,7 @@ class Engine {
   // Picks up to `n` new reachable targets and (re)sends REPLJOB; returns the number added.
   int ReplicateJob(Job& job, int n, bool noreply);
   void ReplicationAchieved(Job& job);
+  void AckedWhileReplicating(Job& job);
   // Deletes a job here and sends DELJOB to the nodes that may have it; a waiting ADDJOB
   // client gets `reason`.
   void DeleteEverywhere(Job* job, const Status& reason);
