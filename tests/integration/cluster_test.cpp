@@ -58,14 +58,6 @@ constexpr std::string_view kCorruptConfigLog =
 
 const std::string kWrongSubcommand = "-ERR Wrong CLUSTER subcommand or number of arguments";
 
-ClusterOptions Options(int nodes, int threads = 1) {
-  ClusterOptions o;
-  o.nodes = nodes;
-  o.threads = threads;
-  o.node_timeout_ms = 1000;
-  return o;
-}
-
 bool Contains(const std::optional<std::vector<std::string>>& flags, std::string_view flag) {
   return flags && std::find(flags->begin(), flags->end(), flag) != flags->end();
 }
@@ -185,7 +177,7 @@ TEST(ClusterPollTest, GivesUpAtTheDeadlineAndThrottles) {
 class ClusterMeshTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ClusterMeshTest, SevenNodesJoinedByAChainOfMeetsFormAFullMesh) {
-  Cluster cluster(Options(7, GetParam()));
+  Cluster cluster(ClusterOptions::Of(7, GetParam()));
   ASSERT_TRUE(cluster.Start());
 
   // Alone, a node lists itself only, with no IP yet (nobody has connected to it).
@@ -314,7 +306,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, ClusterMeshTest, ::testing::Values(1, 4));
 // ID, counted by cluster_known_nodes but not cluster_size, dropped after
 // max(node_timeout, 1000 ms).
 TEST(ClusterTest, MeetToADeadAddressLeavesOneHandshakeEntryThatExpires) {
-  Cluster cluster(Options(1));
+  Cluster cluster(ClusterOptions::Of(1));
   ASSERT_TRUE(cluster.Start());
   const std::string dead_port = std::to_string(PickFreePort());
   ASSERT_EQ(cluster.Command(0, {"CLUSTER", "MEET", "127.0.0.1", dead_port}).ToString(), "+OK");
@@ -342,7 +334,7 @@ TEST(ClusterTest, MeetToADeadAddressLeavesOneHandshakeEntryThatExpires) {
 // Failure detection.
 
 TEST(ClusterTest, KilledNodesAreFlaggedFailAndComeBackWithTheirIds) {
-  Cluster cluster(Options(7));
+  Cluster cluster(ClusterOptions::Of(7));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
   const std::vector<int> killed{5, 6};
@@ -393,7 +385,7 @@ TEST(ClusterTest, KilledNodesAreFlaggedFailAndComeBackWithTheirIds) {
 }
 
 TEST(ClusterTest, StoppedNodeIsSeenFailingAndRecoversWhenContinued) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
   cluster.Pause(2);
@@ -425,7 +417,7 @@ TEST(ClusterTest, StoppedNodeIsSeenFailingAndRecoversWhenContinued) {
 // nodes.conf.
 
 TEST(ClusterTest, RestartedNodeKeepsItsIdAndPeersFromNodesConf) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
 
@@ -463,7 +455,7 @@ TEST(ClusterTest, RestartedNodeKeepsItsIdAndPeersFromNodesConf) {
 }
 
 TEST(ClusterTest, SecondProcessOnTheSameNodesConfExits) {
-  Cluster cluster(Options(1));
+  Cluster cluster(ClusterOptions::Of(1));
   ASSERT_TRUE(cluster.Start());
   const std::string id = cluster.NodeId(0);
   ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(cluster.nodes_conf_path(0)); }, 5s))
@@ -528,7 +520,7 @@ TEST(ClusterTest, CorruptedNodesConfIsFatal) {
 // CLUSTER subcommands.
 
 TEST(ClusterTest, SubcommandAndArgumentErrors) {
-  Cluster cluster(Options(1));
+  Cluster cluster(ClusterOptions::Of(1));
   ASSERT_TRUE(cluster.Start());
   auto run = [&](const std::vector<std::string>& args) {
     return cluster.Command(0, args).ToString();
@@ -579,7 +571,7 @@ TEST(ClusterTest, SubcommandAndArgumentErrors) {
 }
 
 TEST(ClusterTest, ForgetRemovesAPeerAndGossipCannotBringItBackDuringTheBan) {
-  Cluster cluster(Options(4));
+  Cluster cluster(ClusterOptions::Of(4));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
   auto forget = [&](const std::string& id) {
@@ -622,7 +614,7 @@ TEST(ClusterTest, ForgetRemovesAPeerAndGossipCannotBringItBackDuringTheBan) {
 }
 
 TEST(ClusterTest, ResetHardForgetsEveryoneAndTakesANewId) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
 
@@ -655,7 +647,7 @@ TEST(ClusterTest, ResetHardForgetsEveryoneAndTakesANewId) {
 }
 
 TEST(ClusterTest, ResetSoftForgetsEveryoneAndKeepsTheId) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
 
@@ -674,7 +666,7 @@ TEST(ClusterTest, ResetSoftForgetsEveryoneAndKeepsTheId) {
 }
 
 TEST(ClusterTest, LeavingSpreadsToPeersAndSurvivesARestart) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const std::vector<std::string> ids = Ids(cluster);
 
@@ -744,7 +736,7 @@ TEST(ClusterTest, LeavingSpreadsToPeersAndSurvivesARestart) {
 // The bus port.
 
 TEST(ClusterTest, GarbageOnTheBusPortIsRejectedAndLogged) {
-  Cluster cluster(Options(3));
+  Cluster cluster(ClusterOptions::Of(3));
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));
   const size_t log_before = cluster.node(0).log().size();
 
@@ -797,7 +789,7 @@ TEST(ClusterTest, GarbageOnTheBusPortIsRejectedAndLogged) {
 // see connections from 127.0.0.1, so listing 127.0.0.2 (and reaching the bus there)
 // proves they use the announced address, not the source address.
 TEST(ClusterTest, AnnouncedIpIsWhatPeersListAndConnectTo) {
-  ClusterOptions o = Options(3);
+  ClusterOptions o = ClusterOptions::Of(3);
   o.config_lines = {"bind 127.0.0.1 127.0.0.2", "cluster-announce-ip 127.0.0.2"};
   Cluster cluster(o);
   ASSERT_TRUE(cluster.StartAndJoin(kMeshDeadline));

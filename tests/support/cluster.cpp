@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -36,6 +39,21 @@ bool ParseDecimal(std::string_view text, T* out) {
   if (text.empty() || text[0] == '-') return false;  // ports and unix times are never negative
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return ec == std::errc() && end == text.data() + text.size();
+}
+
+// True when every thread of `pid` is stopped (state T in /proc/<pid>/task/*/stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
+  if (ec) return false;
+  for (const auto& task : tasks) {
+    std::ifstream in(task.path() / "stat");
+    const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t name_end = stat.rfind(')');  // the command name may contain spaces
+    if (name_end == std::string::npos || name_end + 2 >= stat.size()) return false;
+    if (stat[name_end + 2] != 'T') return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -281,8 +299,13 @@ bool Cluster::Kill(int i) {
 }
 
 void Cluster::Pause(int i) {
-  kill(nodes_.at(i)->pid(), SIGSTOP);
+  const pid_t pid = nodes_.at(i)->pid();
+  kill(pid, SIGSTOP);
   paused_.at(i) = true;
+  // SIGSTOP takes effect when the thread picked to receive it next runs; until then the
+  // other threads keep running (tens of ms on a loaded machine), and a "paused" node
+  // would still answer its peers. Return once the whole process is stopped.
+  WaitFor([pid] { return AllThreadsStopped(pid); }, std::chrono::seconds(10));
 }
 
 void Cluster::Resume(int i) {
@@ -295,6 +318,21 @@ void Cluster::Resume(int i) {
   if (nodes_.at(i)->Restart()) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
          << "node " << i << " did not restart: " << nodes_[i]->error();
+}
+
+::testing::AssertionResult Cluster::TakeDown(int i, bool kill) {
+  if (!kill) {
+    Pause(i);
+    return ::testing::AssertionSuccess();
+  }
+  if (Kill(i)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "node " << i << " did not die";
+}
+
+::testing::AssertionResult Cluster::BringBack(int i, bool kill) {
+  if (kill) return Restart(i);
+  Resume(i);
+  return ::testing::AssertionSuccess();
 }
 
 std::string Cluster::Describe() {

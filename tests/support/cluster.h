@@ -66,6 +66,13 @@ struct ClusterOptions {
   int node_timeout_ms =
       1000;  // `cluster-node-timeout`; Disque's default of 15 s is too slow for tests
   std::vector<std::string> config_lines;  // extra lines for every node's disque.conf
+
+  static ClusterOptions Of(int nodes, int threads = 1) {
+    ClusterOptions o;
+    o.nodes = nodes;
+    o.threads = threads;
+    return o;
+  }
 };
 
 // N ServerProcess nodes. Nothing is joined until the test asks (MeetChain, or
@@ -132,11 +139,16 @@ class Cluster {
 
   // SIGKILL, and wait for the exit.
   bool Kill(int i);
-  // SIGSTOP / SIGCONT. A paused node is continued by the destructor.
+  // SIGSTOP / SIGCONT. Pause returns once every thread of the node is stopped. A paused
+  // node is continued by the destructor.
   void Pause(int i);
   void Resume(int i);
   // Starts node i again on the same port, directory and files (nodes.conf included).
   ::testing::AssertionResult Restart(int i);
+  // A node failing one of two ways: killed (it comes back empty) or stopped (it comes
+  // back with its state), and its return.
+  ::testing::AssertionResult TakeDown(int i, bool kill);
+  ::testing::AssertionResult BringBack(int i, bool kill);
 
   // Every node's port, pid and CLUSTER NODES, for failure messages. Paused nodes are
   // not queried.
