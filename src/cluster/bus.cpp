@@ -184,6 +184,9 @@ void Bus::Dispatch(const std::shared_ptr<Link>& link, const Message& message) {
   if (!cut_.empty() && (cut_.contains(message.sender) || (link->node != nullptr && cut_.contains(link->node->id)))) {
     return;  // fault injection: the network to that node is down
   }
+  // The latest connection each node talks to us on: job messages go back on it while
+  // our own link to that node is not connected (it restarted: our reconnect may lag).
+  if (link->node == nullptr) incoming_[message.sender] = link->id;
   if (message.type >= static_cast<uint8_t>(MessageType::kReplJob)) {
     // A job message: only from a node we know (PROTOCOL.md II 5), then to the engine.
     if (membership_->KnownSender(message.sender) == nullptr || !job_listener_) return;
@@ -220,8 +223,14 @@ void Bus::SendJob(const engine::JobMessage& job_message) {
   std::string frame;
   Encode(m, frame);  // once, whatever the number of recipients
   auto send = [&](const Node& node) {
-    if (node.link == 0 || cut_.contains(node.id)) return;
+    if (cut_.contains(node.id)) return;
     auto it = links_.find(node.link);
+    if (it == links_.end() || !it->second->connected) {
+      // No usable link of ours: the connection the node opened to us, if any.
+      auto in = incoming_.find(node.id);
+      auto other = in != incoming_.end() ? links_.find(in->second) : links_.end();
+      if (other != links_.end()) it = other;
+    }
     if (it != links_.end()) QueueFrame(it->second, frame);
   };
   if (job_message.to_all) {
