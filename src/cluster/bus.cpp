@@ -186,7 +186,9 @@ void Bus::Dispatch(const std::shared_ptr<Link>& link, const Message& message) {
   }
   // The latest connection each node talks to us on: job messages go back on it while
   // our own link to that node is not connected (it restarted: our reconnect may lag).
-  if (link->node == nullptr) incoming_[message.sender] = link->id;
+  if (link->node == nullptr && membership_->Find(message.sender) != nullptr) {
+    incoming_[message.sender] = link->id;
+  }
   if (message.type >= static_cast<uint8_t>(MessageType::kReplJob)) {
     // A job message: only from a node we know (PROTOCOL.md II 5), then to the engine.
     if (membership_->KnownSender(message.sender) == nullptr || !job_listener_) return;

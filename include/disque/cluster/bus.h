@@ -163,7 +163,7 @@ class Bus final : private Transport {
   JobListener job_listener_;
   engine::NodeRegistry& nodes_;
   std::unordered_set<std::string> cut_;  // node IDs cut off (fault injection)
-  // Node ID -> the incoming connection it last sent on (an entry may name a closed link).
+  // Known node ID -> the incoming connection it last sent on (may name a closed link).
   std::unordered_map<std::string, uint64_t> incoming_;
   mutable std::mutex view_mu_;
   std::shared_ptr<const ClusterView> view_;  // guarded by view_mu_
