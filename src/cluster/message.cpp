@@ -4,6 +4,7 @@
 #include <cassert>
 #include <string>
 
+#include "disque/common/byte_cursor.h"
 #include "disque/engine/job_id.h"
 
 // The byte layout is documented in docs/cluster-bus.md; the offsets below follow it.
@@ -144,31 +145,7 @@ size_t EncodedSize(const Message& message) {
 
 // --- Decoding -------------------------------------------------------------------------
 
-// Reads big-endian fields in order. The caller checks left() before each read.
-struct Cursor {
-  std::string_view data;
-  size_t pos = 0;
-
-  size_t left() const { return data.size() - pos; }
-
-  template <typename T>
-  T Read() {
-    assert(left() >= sizeof(T));
-    T value = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      value = static_cast<T>((value << 8) | static_cast<unsigned char>(data[pos + i]));
-    }
-    pos += sizeof(T);
-    return value;
-  }
-
-  std::string_view Bytes(size_t n) {
-    assert(left() >= n);
-    std::string_view bytes = data.substr(pos, n);
-    pos += n;
-    return bytes;
-  }
-};
+using Cursor = ByteCursor<std::endian::big>;
 
 template <typename T>
 T ReadAt(std::string_view data, size_t offset) {

@@ -4,6 +4,8 @@
 #include <cassert>
 #include <limits>
 
+#include "disque/common/byte_cursor.h"
+
 // The layout is in job_codec.h and PROTOCOL.md 8.5. Integers are written and read a byte
 // at a time, least significant first, so the result does not depend on the host's byte
 // order or struct layout. The parser checks every length against the bytes left inside L
@@ -57,31 +59,7 @@ uint64_t RecordLen(const JobRecord& job) {
 
 // --- Decoding -------------------------------------------------------------------------
 
-// Reads little-endian fields in order. The caller checks left() before each read.
-struct Cursor {
-  std::string_view data;
-  size_t pos = 0;
-
-  size_t left() const { return data.size() - pos; }
-
-  template <typename T>
-  T Read() {
-    assert(left() >= sizeof(T));
-    T value = 0;
-    for (size_t i = 0; i < sizeof(T); ++i) {
-      value |= static_cast<T>(T{static_cast<unsigned char>(data[pos + i])} << (8 * i));
-    }
-    pos += sizeof(T);
-    return value;
-  }
-
-  std::string_view Bytes(size_t n) {
-    assert(left() >= n);
-    std::string_view bytes = data.substr(pos, n);
-    pos += n;
-    return bytes;
-  }
-};
+using Cursor = ByteCursor<std::endian::little>;
 
 Status Error(std::string what) { return Status::Error(std::move(what)); }
 

@@ -103,6 +103,15 @@ class SimCluster {
     cut_.erase(i);
     Publish();
   }
+  // Node i is cut off, but node `observer` has not noticed yet (no failure detected):
+  // it still counts i as reachable and picks it as a replica target.
+  void CutUnnoticed(int i, int observer) {
+    Cut(i);
+    ClusterState st = engines_[observer]->cluster();
+    st.targets.push_back(index_[i]);
+    st.reachable.push_back(index_[i]);
+    engines_[observer]->SetCluster(st);
+  }
   void SetLeaving(int i) {
     leaving_.insert(i);
     Publish();
@@ -263,11 +272,7 @@ TEST(EngineClusterTest, AnUnreachableTargetIsReplacedAfter50MsAndTheReplicationC
 
 TEST(EngineClusterTest, TimeoutRepliesNoReplAndDeletesTheCopies) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   AddJobArgs args = Args(3);
   args.timeout_ms = 300;
@@ -281,11 +286,7 @@ TEST(EngineClusterTest, TimeoutRepliesNoReplAndDeletesTheCopies) {
 
 TEST(EngineClusterTest, AClientThatLeavesCancelsTheJobEverywhere) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
@@ -440,11 +441,7 @@ TEST(EngineClusterTest, FastAckDeletesEveryCopyFromAnOwnerOrFromANodeWithout) {
 
 TEST(EngineClusterTest, DeletingAJobWaitingForReplicationFailsItsClientAndDeletesTheCopies) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
@@ -456,11 +453,7 @@ TEST(EngineClusterTest, DeletingAJobWaitingForReplicationFailsItsClientAndDelete
 
 TEST(EngineClusterTest, DelJobFromAnotherNodeRemovesAJobWaitingForReplication) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
@@ -582,11 +575,7 @@ TEST(EngineClusterTest, AnAckOnTheImportingNodeReachesTheSendersCopy) {
 
 TEST(EngineClusterTest, AckJobOfAJobWaitingForReplicationAnswersItsClient) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
@@ -600,11 +589,7 @@ TEST(EngineClusterTest, AckJobOfAJobWaitingForReplicationAnswersItsClient) {
 
 TEST(EngineClusterTest, AckOfAnExternallyReplicatedJobStillWaitingReachesItsHolders) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   AddJobArgs args = Args(2);
   args.external = true;  // node 1 confirms, node 2 never does
@@ -670,11 +655,7 @@ TEST(EngineClusterTest, PauseBroadcastSetsTheSameFlagsEverywhere) {
 
 TEST(EngineClusterTest, ASetAckWhileWaitingForReplicationAnswersTheClientFirst) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3), waiter);
   c.Deliver();
@@ -686,11 +667,7 @@ TEST(EngineClusterTest, ASetAckWhileWaitingForReplicationAnswersTheClientFirst) 
 
 TEST(EngineClusterTest, ExpiryOfAJobWaitingForReplicationFailsItsClient) {
   SimCluster c(3);
-  c.Cut(2);
-  ClusterState st = c[0].cluster();
-  st.targets.push_back(c.index(2));
-  st.reachable.push_back(c.index(2));
-  c[0].SetCluster(st);
+  c.CutUnnoticed(2, 0);
   auto waiter = std::make_shared<TestReplWaiter>();
   const std::string id = AddSync(c, 0, Args(3, 1, 2), waiter);
   c.Run(4000, 100);
