@@ -188,7 +188,12 @@ int main(int argc, char** argv) {
   if (daemonized) WritePidfile(pidfile);
   if (cfg.port > 0) spdlog::info("The server is now ready to accept connections on port {}", cfg.port);
   if (!cfg.unixsocket.empty()) spdlog::info("The server is now ready to accept connections at {}", cfg.unixsocket);
-  srv.Run();
+  if (Status st = srv.Run(); !st.ok()) {
+    // A damaged AOF: Disque exits here too. The shards already run, so no destructors.
+    spdlog::warn("{}", st.message());
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }
 
   srv.Wait();
   if (daemonized) unlink(pidfile.c_str());

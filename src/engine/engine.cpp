@@ -1,4 +1,5 @@
 #include "disque/engine/engine.h"
+#include "disque/engine/job_codec.h"
 
 #include <algorithm>
 #include <chrono>
@@ -148,7 +149,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
     // Nothing is kept here: one of the copies is told to queue the job.
     std::vector<uint32_t> holders = Others(job->delivered);
     if (!holders.empty()) Send(JobMsg::kEnqueue, *job, job->delay, {holders[rng_() % holders.size()]});
-    DeleteJob(job);
+    UnlinkJob(job);  // never journaled: the copies are elsewhere
     return static_cast<const Job*>(nullptr);
   }
   if (args.delay == 0) {
@@ -156,6 +157,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   } else {
     Reschedule(*job);
   }
+  JournalLoad(*job);
   return static_cast<const Job*>(job);
 }
 
@@ -211,6 +213,11 @@ Result<int64_t> Engine::Working(std::string_view id_text) {
 }
 
 void Engine::DeleteJob(Job* job) {
+  if (job->state == JobState::kActive || job->state == JobState::kQueued) JournalDel(*job);
+  UnlinkJob(job);
+}
+
+void Engine::UnlinkJob(Job* job) {
   if (job->state == JobState::kWaitRepl) replicating_.erase(job);
   if (job->flags & kJobHasExtra) DropExtra(*job);
   if (job->state == JobState::kQueued) RemoveFromQueue(*job);
@@ -541,6 +548,45 @@ size_t Engine::EvictForMemory(size_t bytes) {
 
 void Engine::Flush() { Clear(true); }
 
+// ---------------------------------------------------------------------------- AOF load
+
+bool Engine::LoadJob(const JobRecord& r, bool enqueue) {
+  const int64_t now = NowMs();
+  if (static_cast<int64_t>(r.etime) <= now / 1000) return false;  // expired meanwhile
+  // Acked jobs are garbage (their DELJOB may have been lost with the tail); a job in
+  // wait-repl was never confirmed to its client.
+  if (r.state != JobState::kActive && r.state != JobState::kQueued) return false;
+  if (Find(r.id) != nullptr) return false;  // a duplicate LOADJOB
+  Job* job = Register(r, r.etime, kJobSerializedFlags);
+  if (job == nullptr) return false;
+  if (r.state == JobState::kQueued && enqueue) {
+    // The controlled restart (aof-enqueue-jobs-once): back in the queue as it was,
+    // counters unchanged and nothing announced. Disque counts this queueing as a new
+    // delivery and cannot queue an at-most-once job here (its queue time is 0 after
+    // loading): we restore the queue exactly, at-most-once jobs included.
+    const auto counted = static_cast<uint8_t>(job->flags & kJobBcastQueued);
+    job->flags &= static_cast<uint8_t>(~kJobBcastQueued);
+    job->qtime_ms = now;
+    const bool queued = Enqueue(*job, false);
+    job->flags = static_cast<uint8_t>((job->flags & ~kJobBcastQueued) | counted);
+    if (queued) return true;
+  }
+  // Active: an unacknowledged at-least-once job comes back about RETRY seconds after
+  // the restart (after its DELAY too, which may not have passed).
+  if (job->retry > 0) {
+    job->qtime_ms = now + (static_cast<int64_t>(job->delay) + job->retry) * 1000 + Jitter();
+    job->flags |= kJobWillQueue;
+  } else {
+    job->qtime_ms = 0;
+  }
+  Reschedule(*job);
+  return true;
+}
+
+void Engine::UnloadJob(std::string_view id_text) {
+  if (Job* job = Find(id_text)) UnlinkJob(job);
+}
+
 void Engine::Clear(bool wake_waiters) {
   // Clients waiting for replication: their jobs are going (FLUSHALL, CLUSTER RESET).
   const std::vector<Job*> waiting(replicating_.begin(), replicating_.end());
@@ -559,6 +605,13 @@ void Engine::Clear(bool wake_waiters) {
   std::vector<Job*> jobs;
   jobs.reserve(jobs_.size());
   jobs_.ForEach([&jobs](Job* j) { jobs.push_back(j); });
+  // FLUSHALL removes live jobs like any other deletion (PROTOCOL.md 8.1); the
+  // destructor (no waking) must not touch a journal that may be gone.
+  if (wake_waiters) {
+    for (Job* job : jobs) {
+      if (job->state == JobState::kActive || job->state == JobState::kQueued) JournalDel(*job);
+    }
+  }
   schedule_.Clear();
   jobs_.Clear();
   for (Job* job : jobs) Job::Destroy(job);

@@ -92,16 +92,17 @@ void Engine::SendToDelivered(JobMsg type, const Job& job, uint32_t aux, uint8_t 
   Send(type, job, aux, Others(job.delivered), flags);
 }
 
-std::string Engine::Serialize(const Job& job) const {
+namespace {
+
+// Every field of a job as the serialization carries it; etime and flags are the
+// caller's (they differ between the bus and the AOF).
+JobRecord ToRecord(const Job& job, const NodeRegistry& nodes, uint32_t etime, uint8_t flags) {
   JobRecord r;
   r.id = job.id.ToString();
   r.state = job.state;
-  r.flags = static_cast<uint8_t>(job.flags & kJobSerializedFlags & ~kJobDelivered);
+  r.flags = flags;
   r.repl = job.repl;
-  // On the bus the expiry travels as the remaining seconds + 1 (PROTOCOL.md II 5), so
-  // that nodes with different clocks agree on the TTL left.
-  const int64_t left = static_cast<int64_t>(job.etime) - NowMs() / 1000;
-  r.etime = static_cast<uint32_t>(std::max<int64_t>(0, left) + 1);
+  r.etime = etime;
   r.ctime = job.ctime;
   r.delay = job.delay;
   r.retry = job.retry;
@@ -109,31 +110,63 @@ std::string Engine::Serialize(const Job& job) const {
   r.additional_deliveries = job.additional_deliveries;
   r.queue.assign(job.queue());
   r.body.assign(job.body());
-  for (uint32_t n : job.delivered) r.nodes.emplace_back(nodes_->Id(n));
+  for (uint32_t n : job.delivered) r.nodes.emplace_back(nodes.Id(n));
+  return r;
+}
+
+// The flags a job keeps when it arrives by the bus: "delivered by this node" was the
+// sender's.
+constexpr auto kBusFlags = static_cast<uint8_t>(kJobSerializedFlags & ~kJobDelivered);
+
+// A bus etime (remaining seconds + 1) as an absolute expiry here.
+uint32_t EtimeFromBus(uint32_t etime, int64_t now_ms) {
+  return static_cast<uint32_t>(now_ms / 1000 + static_cast<int64_t>(etime) - 1);
+}
+
+}  // namespace
+
+std::string Engine::Serialize(const Job& job) const {
+  // On the bus the expiry travels as the remaining seconds + 1 (PROTOCOL.md II 5), so
+  // that nodes with different clocks agree on the TTL left; "delivered by this node"
+  // means nothing elsewhere.
+  const int64_t left = static_cast<int64_t>(job.etime) - NowMs() / 1000;
+  const auto etime = static_cast<uint32_t>(std::max<int64_t>(0, left) + 1);
+  const auto flags = static_cast<uint8_t>(job.flags & kBusFlags);
   std::string out;
-  AppendJobRecord(r, out);
+  AppendJobRecord(ToRecord(job, *nodes_, etime, flags), out);
   return out;
 }
 
-// A job received from another node (REPLJOB, YOURJOBS), registered active with the
-// sender's node list filtered to the nodes this one knows.
-Job* Engine::Register(const JobRecord& r, int64_t now_ms) {
+void Engine::SerializeForAof(const Job& job, std::string& out) const {
+  AppendJobRecord(ToRecord(job, *nodes_, job.etime, static_cast<uint8_t>(job.flags & kJobSerializedFlags)), out);
+}
+
+void Engine::JournalLoad(const Job& job) {
+  if (journal_ == nullptr) return;
+  journal_scratch_.clear();
+  SerializeForAof(job, journal_scratch_);
+  journal_->LoadJob(journal_scratch_);
+}
+
+// A job received from another node (REPLJOB, YOURJOBS) or read from the AOF,
+// registered active with its node list filtered to the nodes this one knows.
+Job* Engine::Register(const JobRecord& r, uint32_t etime, uint8_t kept_flags) {
   const std::optional<JobId> id = JobId::Parse(r.id);
   if (!id) return nullptr;  // not canonical: no job can have it
   Job* job = Job::Create(r.queue, r.body);
   job->id = *id;
   job->ctime = r.ctime;
-  job->etime = static_cast<uint32_t>(now_ms / 1000 + static_cast<int64_t>(r.etime) - 1);
+  job->etime = etime;
   job->delay = r.delay;
   job->retry = r.retry;
   job->repl = r.repl;
   job->nacks = r.nacks;
   job->additional_deliveries = r.additional_deliveries;
   job->state = JobState::kActive;
-  job->flags = static_cast<uint8_t>(r.flags & kJobSerializedFlags & ~kJobDelivered);
+  job->flags = static_cast<uint8_t>(r.flags & kept_flags);
   for (const std::string& node : r.nodes) {
     const uint32_t n = nodes_->Lookup(node);
-    if (n != NodeRegistry::kNone && cluster_.Member(n)) job->delivered.Insert(n);
+    if (n != NodeRegistry::kNone && (n == cluster_.self || cluster_.Member(n))) job->delivered.Insert(n);
   }
   jobs_.Insert(job);
   job_bytes_ += job->allocation_size();
@@ -206,7 +239,7 @@ void Engine::ReplicationAchieved(Job& job) {
     // This node keeps no copy: one confirming node queues it.
     std::vector<uint32_t> holders = extra ? Others(extra->confirmed) : std::vector<uint32_t>{};
     if (!holders.empty()) Send(JobMsg::kEnqueue, job, job.delay, {holders[rng_() % holders.size()]});
-    DeleteJob(&job);
+    UnlinkJob(&job);  // never journaled: the copies are elsewhere
     return;
   }
   DropExtra(job);
@@ -215,6 +248,7 @@ void Engine::ReplicationAchieved(Job& job) {
   } else {
     Reschedule(job);
   }
+  JournalLoad(job);
 }
 
 void Engine::AckedWhileReplicating(Job& job) {
@@ -282,6 +316,7 @@ void Engine::Cron() {
 // ---------------------------------------------------------------------------- acks
 
 void Engine::AckLocal(Job& job) {
+  JournalDel(job);
   if (job.state == JobState::kQueued) RemoveFromQueue(job);
   job.state = JobState::kAcked;
   if (JobExtra* extra = FindExtra(job)) extra->confirmed.Clear();  // reused for ACK confirmations
@@ -494,7 +529,7 @@ void Engine::OnReplJob(const JobMessage& m) {
   const int64_t now = NowMs();
   Job* job = Find(record->id);
   if (job == nullptr) {
-    job = Register(*record, now);
+    job = Register(*record, EtimeFromBus(record->etime, now), kBusFlags);
     if (job == nullptr) return;
     job->flags |= kJobBcastQueued;  // a replica: its first queueing here counts
     // Due for requeue after delay + retry; at-most-once replicas are never queued here.
@@ -505,6 +540,7 @@ void Engine::OnReplJob(const JobMessage& m) {
       job->qtime_ms = 0;
     }
     Reschedule(*job);
+    JournalLoad(*job);
   } else {
     for (const std::string& node : record->nodes) {
       const uint32_t n = nodes_->Lookup(node);
@@ -641,7 +677,7 @@ void Engine::OnYourJobs(const JobMessage& m) {
     if (!record.ok()) break;  // stop at the first corrupt one
     Job* job = Find(record->id);
     if (job == nullptr) {
-      job = Register(*record, now);
+      job = Register(*record, EtimeFromBus(record->etime, now), kBusFlags);
       if (job == nullptr) continue;
       job->qtime_ms = now;
       Reschedule(*job);

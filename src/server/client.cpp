@@ -4,6 +4,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <chrono>
+#include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -58,6 +60,11 @@ asio::awaitable<void> Client::Session() {
       if (conn_.input().size() > resp::kMaxQueryBufLen) break;
     }
     const InputState state = co_await ProcessInput();
+    if (aof_wait_pos_ != 0) {
+      // The replies of this batch claim writes: they go once the AOF has them.
+      const uint64_t pos = std::exchange(aof_wait_pos_, 0);
+      co_await shard_.AwaitAof(pos);
+    }
     if (drop_reply_) conn_.output().clear();
     const size_t out = conn_.output().size();
     const bool written = co_await conn_.Flush();
@@ -178,6 +185,15 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
       writer.Error(replies::kOom);
       co_return;
     }
+  }
+  // Step 5: the AOF cannot be written; step 6: it is still being loaded.
+  if (const int err = server.persistence().write_error(); err != 0 && ((cmd->flags & kWrite) || cmd->name == "ping")) {
+    writer.Error(std::string(replies::kMisconfPrefix) + std::strerror(err));
+    co_return;
+  }
+  if (server.loading() && !(cmd->flags & kLoading)) {
+    writer.Error(replies::kLoading);
+    co_return;
   }
 
   last_command_ = cmd->name.data();  // table names are static and NUL-terminated

@@ -9,9 +9,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "disque/engine/engine.h"
+#include "disque/server/client.h"
 #include "disque/server/command.h"
 #include "disque/server/server.h"
 #include "disque/server/shard.h"
@@ -26,16 +28,19 @@ inline Shard& JobShard(Server& server, std::string_view id_text) {
   return server.shard(engine::SlotOfJobIdText(id_text) % server.shard_count());
 }
 
-// Runs fn(engine) on `target`'s thread, then lets the shard re-arm its job timer.
+// Runs fn(engine) on `target`'s thread, then lets the shard re-arm its job timer and
+// hand what the engine journaled to the AOF; the client's reply will wait for that.
 template <typename F>
-auto OnEngine(Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, engine::Engine&>> {
+auto OnEngine(CommandContext& ctx, Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, engine::Engine&>> {
+  using R = std::invoke_result_t<F, engine::Engine&>;
   auto task = [fn = std::move(fn)](Shard& s) {
-    auto result = fn(s.engine());
-    s.JobsChanged();
-    return result;
+    R result = fn(s.engine());
+    const uint64_t aof_pos = s.JobsChanged();
+    return std::pair<R, uint64_t>(std::move(result), aof_pos);
   };
-  auto result = co_await Shard::RunOn(target, std::move(task));
-  co_return result;
+  std::pair<R, uint64_t> out = co_await Shard::RunOn(target, std::move(task));
+  ctx.client.NoteAofPosition(out.second);
+  co_return std::move(out.first);
 }
 
 // [queue, id, body], or with counters the 7-element form of GETJOB WITHCOUNTERS.

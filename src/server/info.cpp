@@ -157,19 +157,9 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
     out += fmt::format("registered_queues:{}\r\n", total.queues);
   }
   if (want("persistence")) {
-    // The AOF does not exist yet (persistence issue): these are the values of a server
-    // running with appendonly no.
     begin_section();
     out += "# Persistence\r\n";
-    out += "loading:0\r\n";
-    out += "aof_enabled:0\r\n";
-    out += "aof_state:off\r\n";
-    out += "aof_rewrite_in_progress:0\r\n";
-    out += "aof_rewrite_scheduled:0\r\n";
-    out += "aof_last_rewrite_time_sec:-1\r\n";
-    out += "aof_current_rewrite_time_sec:-1\r\n";
-    out += "aof_last_bgrewrite_status:ok\r\n";
-    out += "aof_last_write_status:ok\r\n";
+    server.persistence().AppendInfo(out);
   }
   if (want("stats")) {
     begin_section();

@@ -347,7 +347,7 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
     return id;
   };
   Shard& owner = QueueShard(ctx.server, job_args.queue);
-  Result<engine::JobId> id = co_await OnEngine(owner, std::move(add));
+  Result<engine::JobId> id = co_await OnEngine(ctx, owner, std::move(add));
   if (!id.ok()) {
     ctx.ReplyError(id.status());
     co_return;
@@ -371,9 +371,16 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
       e.CancelReplication(job_id);
       return 0;
     };
-    const int done = co_await OnEngine(owner, std::move(cancel));
+    const int done = co_await OnEngine(ctx, owner, std::move(cancel));
     (void)done;
     co_return;
+  }
+  if (ctx.server.persistence().state() != AofState::kOff) {
+    // The owner journaled the job when replication completed, just after it posted
+    // this reply: once there, its writer position covers the job.
+    auto appended = [](Shard& s) { return s.server().persistence().writer().appended(); };
+    const uint64_t pos = co_await Shard::RunOn(owner, std::move(appended));
+    ctx.client.NoteAofPosition(pos);
   }
   ctx.reply.Raw(*reply);
 }
@@ -493,7 +500,7 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
       return out;
     };
     Shard& owner = ctx.server.shard(groups.begin()->first);
-    jobs = co_await OnEngine(owner, std::move(fetch));
+    jobs = co_await OnEngine(ctx, owner, std::move(fetch));
     co_return jobs;
   }
 
@@ -509,7 +516,7 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
       return n;
     };
     Shard& owner = ctx.server.shard(shard_id);
-    const std::vector<size_t> n = co_await OnEngine(owner, std::move(lengths));
+    const std::vector<size_t> n = co_await OnEngine(ctx, owner, std::move(lengths));
     for (size_t i = 0; i < names.size(); ++i) available[names[i]] = n[i];
   }
   // The passes, simulated on those lengths.
@@ -554,7 +561,7 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
       return out;
     };
     Shard& owner = ctx.server.shard(shard_id);
-    std::vector<std::vector<std::string>> out = co_await OnEngine(owner, std::move(pop));
+    std::vector<std::vector<std::string>> out = co_await OnEngine(ctx, owner, std::move(pop));
     for (size_t i = 0; i < wanted.size(); ++i) fetched[wanted[i].first] = std::move(out[i]);
   }
   std::map<std::string, size_t, std::less<>> next;
@@ -603,7 +610,7 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
       return 0;
     };
     Shard& owner = ctx.server.shard(shard_id);
-    const int done = co_await OnEngine(owner, std::move(block));
+    const int done = co_await OnEngine(ctx, owner, std::move(block));
     (void)done;
   }
   // Past about 100 years the timeout is as good as none (and steady_clock arithmetic
@@ -660,7 +667,7 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
       return n;
     };
     Shard& owner = ctx.server.shard(shard_id);
-    const int64_t n = co_await OnEngine(owner, std::move(apply));
+    const int64_t n = co_await OnEngine(ctx, owner, std::move(apply));
     total += n;
   }
   ctx.reply.Integer(total);
@@ -695,7 +702,7 @@ asio::awaitable<void> Show(CommandContext& ctx) {
     return out;
   };
   Shard& owner = JobShard(ctx.server, id);
-  const std::string out = co_await OnEngine(owner, std::move(show));
+  const std::string out = co_await OnEngine(ctx, owner, std::move(show));
   ctx.reply.Raw(out);
 }
 
@@ -705,7 +712,7 @@ asio::awaitable<void> Working(CommandContext& ctx) {
   const std::string_view id = ctx.args[1];
   auto working = [id](Engine& e) { return e.Working(id); };
   Shard& owner = JobShard(ctx.server, id);
-  const Result<int64_t> retry = co_await OnEngine(owner, std::move(working));
+  const Result<int64_t> retry = co_await OnEngine(ctx, owner, std::move(working));
   if (retry.ok()) {
     ctx.reply.Integer(*retry);
   } else {

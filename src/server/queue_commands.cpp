@@ -22,7 +22,7 @@ asio::awaitable<void> QLen(CommandContext& ctx) {
     return static_cast<int64_t>(q ? q->length() : 0);
   };
   Shard& owner = QueueShard(ctx.server, name);
-  const int64_t n = co_await OnEngine(owner, std::move(qlen));
+  const int64_t n = co_await OnEngine(ctx, owner, std::move(qlen));
   ctx.reply.Integer(n);
 }
 
@@ -42,7 +42,7 @@ asio::awaitable<void> QPeek(CommandContext& ctx) {
     return out;
   };
   Shard& owner = QueueShard(ctx.server, name);
-  const std::string out = co_await OnEngine(owner, std::move(peek));
+  const std::string out = co_await OnEngine(ctx, owner, std::move(peek));
   ctx.reply.Raw(out);
 }
 
@@ -85,7 +85,7 @@ asio::awaitable<void> QStat(CommandContext& ctx) {
     return out;
   };
   Shard& owner = QueueShard(ctx.server, name);
-  const std::string out = co_await OnEngine(owner, std::move(stat));
+  const std::string out = co_await OnEngine(ctx, owner, std::move(stat));
   ctx.reply.Raw(out);
 }
 
@@ -163,7 +163,7 @@ asio::awaitable<void> Pause(CommandContext& ctx) {
   const std::optional<uint8_t> new_flags = set ? std::optional<uint8_t>(flags) : std::nullopt;
   auto pause = [name, new_flags, bcast](Engine& e) { return e.Pause(name, new_flags, bcast); };
   Shard& owner = QueueShard(ctx.server, name);
-  const uint8_t result = co_await OnEngine(owner, std::move(pause));
+  const uint8_t result = co_await OnEngine(ctx, owner, std::move(pause));
   ctx.reply.Status(engine::PauseName(result));
 }
 

@@ -47,6 +47,7 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
   cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_), nodes_);
   const int n = static_cast<int>(config_->threads);
   for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
+  persistence_ = std::make_unique<Persistence>(*this);
 }
 
 void Server::RouteJobMessage(engine::JobMessage message) {
@@ -157,8 +158,7 @@ std::shared_ptr<const config::Config> Server::config() const {
 
 Status Server::Start() {
   if (Status st = Listen(); !st.ok()) return st;
-  Run();
-  return Status::Ok();
+  return Run();
 }
 
 Status Server::Listen() {
@@ -216,9 +216,12 @@ Status Server::Listen() {
   return Status::Ok();
 }
 
-void Server::Run() {
-  cluster_->Start();
+Status Server::Run() {
   for (auto& shard : shards_) shard->Start();
+  // Jobs from the AOF first, then the bus: messages about them find them loaded.
+  if (Status st = persistence_->Start(); !st.ok()) return st;
+  cluster_->Start();
+  return Status::Ok();
 }
 
 void Server::WaitForSignal() {
@@ -292,6 +295,8 @@ void Server::StopAllShards() {
 
 void Server::Wait() {
   for (auto& shard : shards_) shard->Join();
+  // Everything the shards journaled is in the writer: write and fsync it.
+  persistence_->Stop();
   cluster_->Stop();
   StopControlThread();
 }
@@ -299,13 +304,27 @@ void Server::Wait() {
 asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
   std::shared_ptr<const config::Config> snapshot;
   uint64_t version;
+  bool appendonly_before = false;
   {
     std::lock_guard lock(config_mu_);
     config::Config next = *config_;
     if (Status st = options_.Set(next, name, value); !st.ok()) co_return st;
+    appendonly_before = config_->appendonly;
     config_ = std::make_shared<const config::Config>(std::move(next));
     version = ++config_version_;
     snapshot = config_;
+  }
+  persistence_->Configure(*snapshot);
+  if (snapshot->appendonly != appendonly_before) {
+    // Turning the AOF on starts a rewrite; off stops logging at once (PROTOCOL.md 8.3).
+    const bool on = snapshot->appendonly;
+    Status switched = co_await persistence_->SetAppendOnly(on);
+    if (!switched.ok()) {
+      std::string previous = on ? "no" : "yes";
+      Status reverted = SetConfigNow("appendonly", previous);
+      (void)reverted;
+      co_return switched;
+    }
   }
   for (auto& shard : shards_) {
     // A named lambda: it owns a shared_ptr (see the GCC 12 note at Shard::RunOn).
@@ -319,6 +338,23 @@ asio::awaitable<Status> Server::SetConfig(std::string name, std::string value) {
   const int applied = co_await cluster_->Run(std::move(timeout));
   (void)applied;
   co_return Status::Ok();
+}
+
+Status Server::SetConfigNow(std::string_view name, std::string_view value) {
+  std::shared_ptr<const config::Config> snapshot;
+  uint64_t version;
+  {
+    std::lock_guard lock(config_mu_);
+    config::Config next = *config_;
+    if (Status st = options_.Set(next, name, value); !st.ok()) return st;
+    config_ = std::make_shared<const config::Config>(std::move(next));
+    version = ++config_version_;
+    snapshot = config_;
+  }
+  for (auto& shard : shards_) {
+    asio::post(shard->context(), [s = shard.get(), snapshot, version] { s->PublishConfig(snapshot, version); });
+  }
+  return Status::Ok();
 }
 
 Status Server::RewriteConfig() {

@@ -2,6 +2,7 @@
 // (PROTOCOL.md 6). Handlers that need other shards (INFO, CLIENT LIST/KILL/PAUSE, CONFIG
 // SET/RESETSTAT, DEBUG SHARDS) are coroutines that fan out with Shard::RunOn.
 
+#include <spdlog/spdlog.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -321,15 +322,33 @@ asio::awaitable<void> ClientCmd(CommandContext& ctx) {
   }
 }
 
-// SHUTDOWN [REWRITE-AOF]: no reply; the client sees the connection close.
-void Shutdown(CommandContext& ctx) {
+// SHUTDOWN [REWRITE-AOF]: no reply; the client sees the connection close. The AOF is
+// written and fsynced as the server stops (Server::Wait).
+asio::awaitable<void> Shutdown(CommandContext& ctx) {
   if (ctx.args.size() > 2 || (ctx.args.size() == 2 && !Is(ctx.args[1], "rewrite-aof"))) {
-    ctx.reply.Error(replies::kSyntaxError);
-    return;
+    co_return ctx.reply.Error(replies::kSyntaxError);
   }
-  // REWRITE-AOF has nothing to rewrite until persistence exists (issue: persistence).
+  Persistence& aof = ctx.server.persistence();
+  if (aof.state() == AofState::kWaitRewrite) {
+    spdlog::warn("Writing initial AOF, can't exit.");
+    co_return ctx.reply.Error(replies::kShutdownFailed);
+  }
+  if (ctx.args.size() == 2 && !aof.loading()) {
+    // A synchronous rewrite, as the controlled restart needs (PROTOCOL.md 8.3).
+    const bool rewritten = co_await aof.RewriteAndWait();
+    if (!rewritten) co_return ctx.reply.Error(replies::kShutdownFailed);
+  }
   ctx.client.CloseWithoutReply();
   ctx.server.RequestShutdown();
+}
+
+// BGREWRITEAOF (PROTOCOL.md 6.15), with appendonly yes or no.
+void BgRewriteAof(CommandContext& ctx) {
+  switch (ctx.server.persistence().StartRewrite()) {
+    case Persistence::RewriteStart::kStarted: return ctx.reply.Status(replies::kRewriteStarted);
+    case Persistence::RewriteStart::kAlreadyRunning: return ctx.reply.Error(replies::kRewriteRunning);
+    case Persistence::RewriteStart::kFailed: return ctx.reply.Error("ERR");
+  }
 }
 
 // DEBUG <subcommand> ...
@@ -383,6 +402,26 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
     };
     const int done = co_await ctx.server.cluster().Run(std::move(apply));
     (void)done;
+    ctx.reply.Status(replies::kOk);
+  } else if (Is(sub, "aof-fault") && argc == 3) {
+    // Ours, fault injection for tests: every AOF write fails with this error (ENOSPC
+    // or EIO) until OFF, as a full or failing disk would make it.
+    int err = 0;
+    if (Is(ctx.args[2], "enospc")) {
+      err = ENOSPC;
+    } else if (Is(ctx.args[2], "eio")) {
+      err = EIO;
+    } else if (!Is(ctx.args[2], "off")) {
+      co_return ctx.reply.Error("ERR DEBUG AOF-FAULT takes ENOSPC, EIO or OFF");
+    }
+    ctx.server.persistence().InjectWriteError(err);
+    ctx.reply.Status(replies::kOk);
+  } else if (Is(sub, "aof-rewrite-delay") && argc == 3) {
+    // Ours, for tests: a pause after each snapshot slice of a rewrite, so that one can
+    // be caught running.
+    const std::optional<int64_t> ms = ParseInt64(ctx.args[2]);
+    if (!ms || *ms < 0) co_return ctx.reply.Error(replies::kNotInteger);
+    ctx.server.persistence().set_rewrite_slice_delay_ms(*ms);
     ctx.reply.Status(replies::kOk);
   } else if (Is(sub, "shards") && argc == 2) {
     // Ours: one line per shard thread, gathered on each shard.
@@ -482,7 +521,8 @@ constexpr std::array kServerCommands{
     Command{"auth", 2, kReadonly | kLoading | kFast, Auth},
     Command{"ping", -1, kReadonly | kFast, Ping},
     Command{"info", -1, kReadonly | kLoading, nullptr, Info},
-    Command{"shutdown", -1, kReadonly | kAdmin | kLoading, Shutdown},
+    Command{"shutdown", -1, kReadonly | kAdmin | kLoading, nullptr, Shutdown},
+    Command{"bgrewriteaof", 1, kReadonly | kAdmin, BgRewriteAof},
     Command{"debug", -2, kAdmin, nullptr, Debug},
     Command{"config", -2, kReadonly | kAdmin, nullptr, Config},
     Command{"client", -2, kReadonly | kAdmin, nullptr, ClientCmd},

@@ -3,6 +3,8 @@
 #include <poll.h>
 
 #include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -66,16 +68,87 @@ void Shard::PublishClusterView(std::shared_ptr<const cluster::ClusterView> view)
   engine_->SetCluster(std::move(state));
 }
 
-void Shard::JobsChanged() {
-  if (engine_->has_outbox()) server_.cluster().SendJobs(engine_->TakeOutbox());
+uint64_t Shard::JobsChanged() {
+  uint64_t aof_pos = 0;
+  if (!journal_.empty()) {
+    aof_pos = server_.persistence().writer().Append(journal_.records());
+    journal_.clear();
+  }
+  if (engine_->has_outbox()) {
+    const bool hold = (aof_pos != 0 && config().appendfsync == config::AppendFsync::kAlways) || !held_messages_.empty();
+    if (hold) {
+      held_messages_.emplace_back(std::max(aof_pos, held_messages_.empty() ? 0 : held_messages_.back().first),
+                                  engine_->TakeOutbox());
+      aof_wake_wanted_.store(true);
+      CheckAofWaits();
+    } else {
+      server_.cluster().SendJobs(engine_->TakeOutbox());
+    }
+  }
   const int64_t next = engine_->NextWakeMs();
-  if (next >= job_timer_at_ms_ || shutting_down_) return;
+  if (next >= job_timer_at_ms_ || shutting_down_) return aof_pos;
   job_timer_at_ms_ = next;
   const int64_t delay = std::max<int64_t>(0, next - SystemClock::Instance().NowMs());
   job_timer_.expires_after(std::chrono::milliseconds(delay));
   job_timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) OnJobTimer();
   });
+  return aof_pos;
+}
+
+void Shard::SetJournaling(bool on) {
+  engine_->set_journal(on ? &journal_ : nullptr);
+  if (!on) journal_.clear();
+}
+
+// One waiting client (AwaitAof), in its coroutine frame.
+struct Shard::AofWait {
+  Shard& shard;
+  uint64_t pos;
+  asio::steady_timer timer;
+  bool done = false;
+  AofWait(Shard& s, uint64_t p) : shard(s), pos(p), timer(s.context(), asio::steady_timer::time_point::max()) {
+    shard.aof_waits_.push_back(this);
+  }
+  ~AofWait() { std::erase(shard.aof_waits_, this); }
+  AofWait(const AofWait&) = delete;
+  AofWait& operator=(const AofWait&) = delete;
+};
+
+asio::awaitable<void> Shard::AwaitAof(uint64_t pos) {
+  if (pos == 0 || server_.persistence().writer().released() >= pos) co_return;
+  AofWait wait(*this, pos);
+  aof_wake_wanted_.store(true);
+  CheckAofWaits();  // released() may have passed pos before the flag was seen
+  while (!wait.done) {
+    asio::error_code ec;
+    co_await wait.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+void Shard::NotifyAofReleased() {
+  if (aof_wake_wanted_.exchange(false)) asio::post(ctx_, [this] { CheckAofWaits(); });
+}
+
+void Shard::CheckAofWaits() {
+  const uint64_t released = server_.persistence().writer().released();
+  for (AofWait* w : aof_waits_) {
+    if (!w->done && w->pos <= released) {
+      w->done = true;
+      w->timer.cancel();
+    }
+  }
+  while (!held_messages_.empty() && held_messages_.front().first <= released) {
+    server_.cluster().SendJobs(std::move(held_messages_.front().second));
+    held_messages_.pop_front();
+  }
+  const bool waiting = !held_messages_.empty() ||
+                       std::any_of(aof_waits_.begin(), aof_waits_.end(), [](const AofWait* w) { return !w->done; });
+  if (waiting) {
+    aof_wake_wanted_.store(true);
+    // Released meanwhile, before the flag was set: nobody would post again.
+    if (server_.persistence().writer().released() != released) asio::post(ctx_, [this] { CheckAofWaits(); });
+  }
 }
 
 size_t Shard::EvictForMemory(size_t bytes) {
@@ -198,6 +271,7 @@ void Shard::Cron() {
     stats_.output_bytes_per_sec.Track(now, stats_.net_output_bytes);
   }
   if (id_ == 0) {
+    server_.persistence().Cron(config());
     const uint64_t used = UsedMemory();
     server_.used_memory.store(used, std::memory_order_relaxed);
     if (used > server_.used_memory_peak.load(std::memory_order_relaxed)) {

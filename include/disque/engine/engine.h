@@ -13,6 +13,7 @@
 #include "disque/common/status.h"
 #include "disque/engine/job.h"
 #include "disque/engine/job_id.h"
+#include "disque/engine/journal.h"
 #include "disque/engine/node_set.h"
 #include "disque/engine/pointer_table.h"
 #include "disque/engine/queue.h"
@@ -258,6 +259,21 @@ class Engine {
   // DEBUG FLUSHALL: deletes every job and queue; blocked clients get no job.
   void Flush();
 
+  // --- persistence (PROTOCOL.md 8) ---
+  // Where job creations and removals are reported; null (the default): nowhere. The
+  // journal must outlive its use here.
+  void set_journal(Journal* journal) { journal_ = journal; }
+  Journal* journal() const { return journal_; }
+  // Appends the job's serialization as the AOF stores it (absolute etime, every flag).
+  void SerializeForAof(const Job& job, std::string& out) const;
+  // A LOADJOB read back from the AOF (PROTOCOL.md 8.2): skipped (false) when expired,
+  // acked or already known; otherwise registered active, or back in its queue when it
+  // was queued and `enqueue` (aof-enqueue-jobs-once) is set, with its counters kept.
+  // An active at-least-once job is due for requeue DELAY + RETRY seconds from now.
+  bool LoadJob(const JobRecord& record, bool enqueue);
+  // A DELJOB read back from the AOF: forgets the job, if known.
+  void UnloadJob(std::string_view id_text);
+
   // SHOW's time fields: ms until the next requeue (nullopt: never), until the next wake.
   std::optional<int64_t> NextRequeueWithin(const Job& job) const;
   std::optional<int64_t> NextAwakeWithin(const Job& job) const;
@@ -293,7 +309,15 @@ class Engine {
   // Recomputes the schedule key and places the job in the schedule.
   void Reschedule(Job& job);
   void SetRequeueTime(Job& job, int64_t now_ms);
+  // Deletes a job; an active or queued one is reported to the journal (DelJob).
   void DeleteJob(Job* job);
+  // Deletes a job without telling the journal: one that was never reported (an
+  // external replication's transient copy), or during AOF load.
+  void UnlinkJob(Job* job);
+  void JournalLoad(const Job& job);
+  void JournalDel(const Job& job) {
+    if (journal_ != nullptr) journal_->DelJob(job.id);
+  }
 
   // The cluster rules (engine_cluster.cpp).
   // Per-job state kept off the job (kJobHasExtra): nodes-confirmed and, while in
@@ -308,7 +332,9 @@ class Engine {
   void LeaveWaitRepl(Job& job);
   JobExtra* FindExtra(const Job& job);
   void DropExtra(Job& job);
-  Job* Register(const JobRecord& record, int64_t now_ms);
+  // Creates an active job from a record (REPLJOB, YOURJOBS, AOF) expiring at `etime`
+  // (unix seconds); flags outside `kept_flags` are dropped.
+  Job* Register(const JobRecord& record, uint32_t etime, uint8_t kept_flags);
   // Picks up to `n` new reachable targets and (re)sends REPLJOB; returns the number added.
   int ReplicateJob(Job& job, int n, bool noreply);
   void ReplicationAchieved(Job& job);
@@ -359,6 +385,8 @@ class Engine {
   ClusterState cluster_;
   int memory_level_ = 0;
   std::vector<JobMessage> outbox_;
+  Journal* journal_ = nullptr;
+  std::string journal_scratch_;  // reused serialization buffer for JournalLoad
   std::unordered_map<const Job*, JobExtra> extras_;
   // The jobs in wait-repl (all have an extra): what Cron visits for retries and
   // timeouts. A job leaves it when it leaves that state (LeaveWaitRepl) or is deleted.

@@ -2,6 +2,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -70,6 +71,10 @@ class Client {
   bool blocked() const { return block_timer_ != nullptr; }
   void set_block_timer(asio::steady_timer* timer) { block_timer_ = timer; }
 
+  // A command of this batch journaled records up to `pos`: the batch's replies are
+  // written only once the AOF writer released it (Shard::AwaitAof).
+  void NoteAofPosition(uint64_t pos) { aof_wait_pos_ = std::max(aof_wait_pos_, pos); }
+
   // The CLIENT LIST line of this client (without the trailing newline).
   std::string Describe(int64_t now_ms);
 
@@ -100,6 +105,7 @@ class Client {
   int64_t created_ms_;
   int64_t last_interaction_ms_;
   asio::steady_timer* block_timer_ = nullptr;  // while blocked in GETJOB
+  uint64_t aof_wait_pos_ = 0;  // NoteAofPosition: 0 = nothing to wait for
   const char* last_command_ = "NULL";  // static table name, or "NULL"
   ReplyMode reply_mode_ = ReplyMode::kOn;
   bool authenticated_ = false;

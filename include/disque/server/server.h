@@ -19,6 +19,7 @@
 #include "disque/engine/engine.h"
 #include "disque/net/listener.h"
 #include "disque/server/command.h"
+#include "disque/server/persistence.h"
 #include "disque/server/shard.h"
 
 namespace disque::server {
@@ -67,8 +68,10 @@ class Server {
 
   // Opens the listeners (an error is fatal at startup); nothing is served yet.
   Status Listen();
-  // Starts the shard threads: from here on connections are served.
-  void Run();
+  // Starts the shard threads (from here on connections are served; commands get
+  // -LOADING until the AOF is loaded), loads the AOF, then starts the cluster bus. An
+  // error (a damaged AOF) is fatal: the caller exits.
+  Status Run();
   // Listen() then Run().
   Status Start();
   // Blocks until the shutdown has completed and every shard thread has exited.
@@ -91,6 +94,10 @@ class Server {
   // CONFIG SET: changes the master config, then publishes it to every shard before
   // returning, so the caller's next command already sees it everywhere.
   asio::awaitable<Status> SetConfig(std::string name, std::string value);
+
+  // Sets a directive outside CONFIG SET (the server's own changes, such as
+  // aof-enqueue-jobs-once after a load); shards see it shortly after.
+  Status SetConfigNow(std::string_view name, std::string_view value);
 
   // CONFIG REWRITE of the file the server was started with. Rewrites from different
   // shards are serialized: each rewrites the whole file in place.
@@ -128,6 +135,9 @@ class Server {
   // `home` first, then on the other shards, as Disque samples the whole node.
   asio::awaitable<bool> FreeMemoryIfNeeded(Shard& home);
   int64_t start_time_ms() const { return start_time_ms_; }
+  // The append-only file.
+  Persistence& persistence() { return *persistence_; }
+  bool loading() const { return persistence_->loading(); }
   // Peak of used memory seen by the cron (INFO used_memory_peak).
   std::atomic<uint64_t> used_memory_peak{0};
 
@@ -149,6 +159,8 @@ class Server {
   // Declared after the shards so it is destroyed first: a command suspended in
   // Bus::Run resumes on its shard's context.
   std::unique_ptr<cluster::Bus> cluster_;
+  // After the shards: destroyed before them (its writer thread wakes shards).
+  std::unique_ptr<Persistence> persistence_;
   std::unique_ptr<net::Listener> listener_;       // runs on shard 0
   asio::io_context control_;                      // signals and the shutdown deadline
   asio::executor_work_guard<asio::io_context::executor_type> control_work_{control_.get_executor()};

@@ -5,6 +5,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <array>
+#include <atomic>
 #include <deque>
 #include <span>
 #include <string>
@@ -21,6 +22,7 @@
 #include "disque/config/config.h"
 #include "disque/engine/engine.h"
 #include "disque/net/connection.h"
+#include "disque/server/persistence.h"
 
 namespace disque::server {
 
@@ -116,7 +118,18 @@ class Shard {
   // This shard's jobs and queues. After changing them, call JobsChanged(): the job timer
   // follows the engine's schedule and the messages the engine wants sent go to the bus.
   engine::Engine& engine() { return *engine_; }
-  void JobsChanged();
+  // Returns the AOF position a reply must wait for (0: none), see AwaitAof.
+  uint64_t JobsChanged();
+
+  // --- the append-only file (Persistence) ---
+  // Attaches or detaches this shard's journal to its engine.
+  void SetJournaling(bool on);
+  // Resumes once the AOF writer released `pos` (written, or fsynced under
+  // `appendfsync always`). A client awaits the largest position of its batch before
+  // its replies are written.
+  asio::awaitable<void> AwaitAof(uint64_t pos);
+  // From the writer thread: released() advanced. Wakes this shard if it waits.
+  void NotifyAofReleased();
   // Evicts up to `bytes` of this shard's evictable jobs (Server::FreeMemoryIfNeeded);
   // returns the bytes freed.
   size_t EvictForMemory(size_t bytes);
@@ -170,6 +183,8 @@ class Shard {
   void ScheduleCron();
   void ReportDrainedOnce();
   void Cron();
+  // Wakes the AOF waits the writer released, and sends job messages held for them.
+  void CheckAofWaits();
   // One Asio timer per shard drives the engine's schedule (delay, requeue, expiry): it
   // is armed for the engine's next wake-up time whenever that moves earlier.
   void OnJobTimer();
@@ -185,6 +200,16 @@ class Shard {
   std::shared_ptr<const config::Config> config_;
   uint64_t config_version_ = 0;
   std::shared_ptr<const cluster::ClusterView> cluster_view_;
+  ShardJournal journal_;
+  // Clients waiting for the AOF (AwaitAof): each entry lives in its waiting coroutine's
+  // frame and removes itself. Wake-ups come through aof_wake_wanted_: set by this shard
+  // while it waits (then it re-checks released()), cleared by the writer as it posts.
+  struct AofWait;
+  std::vector<AofWait*> aof_waits_;
+  std::atomic<bool> aof_wake_wanted_{false};
+  // With `appendfsync always`, job messages sent after this shard journaled something
+  // wait for the fsync too (a replica confirms a copy only once it is on disk), in order.
+  std::deque<std::pair<uint64_t, std::vector<engine::JobMessage>>> held_messages_;
   // Live clients, owned. Forget() moves a client whose session ended to graveyard_; it
   // is freed by a posted task (its coroutine frame must be gone first) or, if the shard
   // stops before that task runs, by ~Shard. Declared after ctx_: freed before it.
