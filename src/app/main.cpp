@@ -21,6 +21,7 @@
 
 #include "disque/common/strings.h"
 #include "disque/config/config.h"
+#include "disque/persist/aof_check.h"
 #include "disque/server/logging.h"
 #include "disque/server/server.h"
 
@@ -29,6 +30,7 @@ namespace {
 using disque::Status;
 namespace config = disque::config;
 namespace server = disque::server;
+namespace persist = disque::persist;
 
 [[noreturn]] void Die(std::string_view message) {
   std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
@@ -87,6 +89,11 @@ int main(int argc, char** argv) {
   app.add_option("config", config_file, "Path of the configuration file, or - to read it from stdin");
   app.add_flag("-h,--help", want_help, "Print this help and exit");
   app.add_flag("-v,--version", want_version, "Print the version and exit");
+  std::string check_aof;
+  bool fix_aof = false;
+  app.add_option("--check-aof", check_aof,
+                 "Check an append-only file (a torn tail, damage) and exit: 0 if valid, 1 if not");
+  app.add_flag("--fix", fix_aof, "With --check-aof: truncate the file to its valid part");
   // Every directive is also a flag, in the table's spelling; each occurrence becomes one
   // config line, quoted so values with spaces or special bytes survive.
   std::string extra;
@@ -116,6 +123,7 @@ int main(int argc, char** argv) {
                 server::GitSha1().data(), sizeof(void*) * 8, server::GitSha1().data());
     return 0;
   }
+  if (!check_aof.empty()) return persist::RunCheckAof(check_aof, fix_aof);
   if (want_help) {
     std::cerr << app.help() << "\nExamples:\n"
               << "       ./disque-server (run the server with default conf)\n"
