@@ -64,6 +64,8 @@ chaos: build
 
 bench: build
 	./build/bench/resp_bench
+	./build/bench/engine_bench
+	bench/aof/aof_bench.sh build/disque-server
 
 # libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt). Each run starts from a copy of
 # the committed seed corpus, so what the fuzzer adds stays in build-fuzz/; a crashing

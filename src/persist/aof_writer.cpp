@@ -22,6 +22,7 @@ int64_t SteadyMs() {
 }
 
 constexpr int64_t kRetryMs = 1000;
+constexpr int64_t kSweepMs = 10;
 
 // fsync of the directory holding `path`, so that a rename survives a crash.
 void SyncDirectoryOf(const std::string& path) {
@@ -103,7 +104,10 @@ uint64_t AofWriter::Append(std::string_view records) {
   const bool was_empty = pending_.empty();
   pending_.append(records);
   appended_ += records.size();
-  if (was_empty) cv_.notify_all();
+  // Under `always` the writer thread writes (and fsyncs) at once. Otherwise the reply
+  // path writes through (WriteThrough) and the thread only sweeps up, within
+  // kSweepMs, what no reply waits for (records caused by the bus or by timers).
+  if (was_empty && policy_.load() == config::AppendFsync::kAlways) cv_.notify_all();
   return appended_;
 }
 
@@ -164,26 +168,45 @@ void AofWriter::Notify() {
 void AofWriter::WriterLoop() {
   std::unique_lock lock(mu_);
   while (true) {
+    auto can_write = [this] {
+      const bool retry_wait = last_errno_.load() != 0 && SteadyMs() < retry_at_ms_;
+      return !pending_.empty() && file_ != nullptr && !retry_wait;
+    };
+    if (finish_ == nullptr && !can_write() && !close_requested_) {
+      if (stop_) break;
+      if (last_errno_.load() != 0 && !pending_.empty()) {
+        cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, retry_at_ms_ - SteadyMs())));
+      } else {
+        cv_.wait_for(lock, std::chrono::milliseconds(kSweepMs));
+      }
+      continue;
+    }
+    // Every write to the file happens under io_mu_, taken before mu_: shard threads
+    // write through under it too (WriteThrough).
+    lock.unlock();
+    std::lock_guard io(io_mu_);
+    lock.lock();
     if (finish_ != nullptr) {
       DoFinish(lock);
-      continue;
-    }
-    const bool retry_wait = last_errno_.load() != 0 && SteadyMs() < retry_at_ms_;
-    if (!pending_.empty() && file_ != nullptr && !retry_wait) {
+    } else if (can_write()) {
       FlushPending(lock);
-      continue;
-    }
-    if (close_requested_) {
+    } else if (close_requested_) {
       DoClose(lock);
-      continue;
-    }
-    if (stop_) break;
-    if (retry_wait && !pending_.empty()) {
-      cv_.wait_for(lock, std::chrono::milliseconds(retry_at_ms_ - SteadyMs()));
-    } else {
-      cv_.wait(lock);
     }
   }
+}
+
+void AofWriter::WriteThrough(uint64_t pos) {
+  if (released_.load() >= pos) return;
+  std::lock_guard io(io_mu_);
+  std::unique_lock lock(mu_);
+  // Anything unusual (a failed write being retried, a rewrite switching files) is left
+  // to the writer thread.
+  if (released_.load() >= pos || file_ == nullptr || switching_ || finish_ != nullptr || pending_.empty() ||
+      last_errno_.load() != 0) {
+    return;
+  }
+  FlushPending(lock);
 }
 
 void AofWriter::FlushPending(std::unique_lock<std::mutex>& lock) {

@@ -6,6 +6,7 @@
 
 #include "disque/cluster/bus.h"
 #include "disque/common/strings.h"
+#include "disque/server/client.h"
 #include "disque/server/command.h"
 #include "disque/server/replies.h"
 #include "disque/server/server.h"
@@ -84,7 +85,8 @@ asio::awaitable<void> Reset(CommandContext& ctx) {
   };
   std::string id = co_await ctx.server.cluster().Run(std::move(reset));
   if (!hard) id.clear();
-  co_await ctx.server.FlushAll(std::move(id));
+  const uint64_t aof_pos = co_await ctx.server.FlushAll(std::move(id));
+  ctx.client.NoteAofPosition(aof_pos);
   ctx.reply.Status(replies::kOk);
 }
 

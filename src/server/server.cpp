@@ -103,17 +103,18 @@ std::string Server::node_id() const {
   return view ? view->myself_id : std::string(cluster::kNodeIdSize, '0');
 }
 
-asio::awaitable<void> Server::FlushAll(std::string node_id) {
+asio::awaitable<uint64_t> Server::FlushAll(std::string node_id) {
+  uint64_t aof_pos = 0;
   for (auto& shard : shards_) {
     auto flush = [node_id](Shard& s) {
       s.engine().Flush();
       if (!node_id.empty()) s.engine().SetNodeId(node_id);
-      s.JobsChanged();
-      return 0;
+      return s.JobsChanged();
     };
-    const int done = co_await Shard::RunOn(*shard, std::move(flush));
-    (void)done;
+    const uint64_t pos = co_await Shard::RunOn(*shard, std::move(flush));
+    aof_pos = std::max(aof_pos, pos);
   }
+  co_return aof_pos;
 }
 
 Server::~Server() {

@@ -379,7 +379,8 @@ asio::awaitable<void> Debug(CommandContext& ctx) {
   } else if (Is(sub, "flushall") && argc == 2) {
     // Every job and queue on every shard; blocked clients get a null reply.
     std::string same_id;  // empty: the node keeps its ID
-    co_await ctx.server.FlushAll(std::move(same_id));
+    const uint64_t aof_pos = co_await ctx.server.FlushAll(std::move(same_id));
+    ctx.client.NoteAofPosition(aof_pos);
     ctx.reply.Status(replies::kOk);
   } else if ((Is(sub, "cluster-cut") && argc >= 3) || Is(sub, "cluster-heal")) {
     // Ours, fault injection for tests: drop every bus message to and from the given

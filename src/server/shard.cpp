@@ -116,7 +116,11 @@ struct Shard::AofWait {
 };
 
 asio::awaitable<void> Shard::AwaitAof(uint64_t pos) {
-  if (pos == 0 || server_.persistence().writer().released() >= pos) co_return;
+  persist::AofWriter& writer = server_.persistence().writer();
+  if (pos == 0 || writer.released() >= pos) co_return;
+  // Without an fsync to share, writing here beats a round trip to the writer thread.
+  if (config().appendfsync != config::AppendFsync::kAlways) writer.WriteThrough(pos);
+  if (writer.released() >= pos) co_return;
   AofWait wait(*this, pos);
   aof_wake_wanted_.store(true);
   CheckAofWaits();  // released() may have passed pos before the flag was seen

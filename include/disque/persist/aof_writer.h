@@ -77,6 +77,11 @@ class AofWriter {
   // not open (nothing to wait for).
   uint64_t Append(std::string_view records);
   uint64_t released() const { return released_.load(); }
+  // Writes what is pending on the calling thread, unless released() already covers
+  // `pos`. Under `no` and `everysec` a shard calls it before its replies, which then
+  // need no round trip through the writer thread; the writer thread still handles
+  // errors, rewrites and `always`.
+  void WriteThrough(uint64_t pos);
   // The position after the last record appended.
   uint64_t appended() const {
     std::lock_guard lock(mu_);
@@ -124,6 +129,7 @@ class AofWriter {
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<bool> fsync_in_progress_{false};
 
+  std::mutex io_mu_;  // held for every write to the file; taken before mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;       // wakes the writer thread
   std::condition_variable done_cv_;  // wakes callers of Close / FinishRewrite

@@ -119,7 +119,8 @@ class Server {
   cluster::Bus& cluster() { return *cluster_; }
   // Every job and queue on every shard (DEBUG FLUSHALL, CLUSTER RESET): blocked
   // clients get their null reply. `node_id`, when not empty, becomes every engine's ID.
-  asio::awaitable<void> FlushAll(std::string node_id);
+  // Returns the AOF position of the removals (Client::NoteAofPosition).
+  asio::awaitable<uint64_t> FlushAll(std::string node_id);
   // Job creation times, shared by every shard's engine.
   engine::CtimeSource& ctimes() { return ctimes_; }
   // Node IDs as indexes, shared by every shard's engine and the bus.
