@@ -67,6 +67,15 @@ void Persistence::Released() {
   for (int i = 0; i < server_.shard_count(); ++i) server_.shard(i).NotifyAofReleased();
 }
 
+bool Persistence::Interrupted() const {
+  if (stopping_.load()) return true;
+  // A SHUTDOWN during the load stops the shards before Server::Wait stops us.
+  for (int i = 0; i < server_.shard_count(); ++i) {
+    if (server_.shard(i).context().stopped()) return true;
+  }
+  return false;
+}
+
 template <typename F>
 bool Persistence::RunOnShard(Shard& shard, F fn) {
   // The task owns everything it touches (captured by value or shared_ptr): if the
@@ -78,7 +87,7 @@ bool Persistence::RunOnShard(Shard& shard, F fn) {
     done->set_value();
   });
   while (ran.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-    if (stopping_.load() || shard.context().stopped()) return false;
+    if (Interrupted()) return false;
   }
   return true;
 }
@@ -153,7 +162,7 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
   auto flush = [&](int shard_id) {
     std::vector<Op>& batch = batches[static_cast<size_t>(shard_id)];
     if (batch.empty()) return;
-    while (in_flight->load() >= kMaxBatchesInFlight && !stopping_.load()) {
+    while (in_flight->load() >= kMaxBatchesInFlight && !Interrupted()) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     in_flight->fetch_add(1);
@@ -177,7 +186,7 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
   Status result = Status::Ok();
   uint64_t records = 0;
   bool done = false;
-  while (!done && !stopping_.load()) {
+  while (!done && !Interrupted()) {
     switch (reader.Next()) {
       case persist::AofReader::Outcome::kRecord: {
         ++records;
@@ -238,7 +247,7 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
     }
   }
   for (int i = 0; i < shards; ++i) flush(i);
-  while (in_flight->load() > 0 && !stopping_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (in_flight->load() > 0 && !Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   loading_loaded_bytes_.store(reader.size());
   loading_.store(false);
   if (result.ok()) {

@@ -102,6 +102,8 @@ class Persistence {
   template <typename F>
   bool RunOnShard(Shard& shard, F fn);
   void Released();
+  // The server is stopping (Stop(), or the shards stopped during the load).
+  bool Interrupted() const;
 
   Server& server_;
   persist::AofWriter writer_;
