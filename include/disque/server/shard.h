@@ -191,6 +191,12 @@ class Shard {
 
   Server& server_;
   const int id_;
+  // Clients waiting for the AOF (AwaitAof): each entry lives in its waiting coroutine's
+  // frame and removes itself. Wake-ups come through aof_wake_wanted_: set by this shard
+  // while it waits (then it re-checks released()), cleared by the writer as it posts.
+  // Declared before ctx_, whose destruction may destroy suspended frames.
+  struct AofWait;
+  std::vector<AofWait*> aof_waits_;
   asio::io_context ctx_;
   std::thread thread_;
   asio::steady_timer cron_timer_;
@@ -201,11 +207,6 @@ class Shard {
   uint64_t config_version_ = 0;
   std::shared_ptr<const cluster::ClusterView> cluster_view_;
   ShardJournal journal_;
-  // Clients waiting for the AOF (AwaitAof): each entry lives in its waiting coroutine's
-  // frame and removes itself. Wake-ups come through aof_wake_wanted_: set by this shard
-  // while it waits (then it re-checks released()), cleared by the writer as it posts.
-  struct AofWait;
-  std::vector<AofWait*> aof_waits_;
   std::atomic<bool> aof_wake_wanted_{false};
   // With `appendfsync always`, job messages sent after this shard journaled something
   // wait for the fsync too (a replica confirms a copy only once it is on disk), in order.
