@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -134,6 +135,12 @@ AofReader::Outcome AofReader::Next() {
       if (expected.starts_with(have) || ZeroTail(0)) return Torn(0);
       return Corrupt(0, "not a disque-server AOF (bad file header)");
     }
+    Fill(1);
+    if (Peek(1) == "*") {
+      legacy_ = true;
+      header_done_ = true;
+      return NextLegacy();
+    }
     Fill(kAofHeaderSize);
     const std::string_view header = Peek(kAofHeaderSize);
     if (!header.starts_with(kAofMagic)) return Corrupt(0, "not a disque-server AOF (bad magic)");
@@ -145,6 +152,7 @@ AofReader::Outcome AofReader::Next() {
     buf_pos_ += kAofHeaderSize;
     pos_ += kAofHeaderSize;
   }
+  if (legacy_) return NextLegacy();
   const uint64_t at = pos_;
   if (at == size_) {
     finished_ = true;
@@ -179,6 +187,79 @@ AofReader::Outcome AofReader::Next() {
   offset_ = at;
   buf_pos_ += kRecordHeaderSize + length;
   pos_ = end;
+  return Outcome::kRecord;
+}
+
+int64_t AofReader::ReadLegacyHeader(size_t at, char prefix, size_t* used, bool* complete) {
+  *complete = false;
+  // At most 20 digits: anything longer is damage, not a short read.
+  constexpr size_t kMaxLine = 1 + 20 + 2;
+  const size_t have = std::min(kMaxLine, buf_.size() - at);
+  const std::string_view line = std::string_view(buf_).substr(at, have);
+  const size_t crlf = line.find("\r\n");
+  if (crlf == std::string_view::npos) {
+    // No line end in a full-length line is damage; in less, the caller checks whether
+    // the file simply ended.
+    *complete = have >= kMaxLine;
+    return -1;
+  }
+  *complete = true;
+  if (line.empty() || line[0] != prefix || crlf < 2) return -1;
+  int64_t value = 0;
+  for (size_t i = 1; i < crlf; ++i) {
+    if (line[i] < '0' || line[i] > '9' || value > (int64_t{1} << 40)) return -1;
+    value = value * 10 + (line[i] - '0');
+  }
+  *used = crlf + 2;
+  return value;
+}
+
+AofReader::Outcome AofReader::NextLegacy() {
+  // *2\r\n $<n>\r\n <name>\r\n $<m>\r\n <arg>\r\n
+  const uint64_t at = pos_;
+  if (at == size_) {
+    finished_ = true;
+    return Outcome::kEnd;
+  }
+  const size_t available = static_cast<size_t>(std::min<uint64_t>(size_ - at, 64));
+  Fill(available);
+  size_t off = buf_pos_;
+  std::string_view parts[2];
+  for (int part = -1; part < 2; ++part) {
+    size_t used = 0;
+    bool complete = false;
+    const int64_t n = ReadLegacyHeader(off, part < 0 ? '*' : '$', &used, &complete);
+    if (n < 0) {
+      if (!complete && pos_ + (off - buf_pos_) + (buf_.size() - off) >= size_) return Torn(at);
+      return Corrupt(at, "bad RESP command in a Disque AOF");
+    }
+    off += used;
+    if (part < 0) {
+      if (n != 2) return Corrupt(at, "a Disque AOF command without exactly 2 arguments");
+      continue;
+    }
+    const size_t need = (off - buf_pos_) + static_cast<size_t>(n) + 2;
+    if (pos_ + need > size_) return Torn(at);
+    const size_t rel = off - buf_pos_;
+    Fill(need + 64 > size_ - pos_ ? static_cast<size_t>(size_ - pos_) : need + 64);
+    off = buf_pos_ + rel;
+    if (buf_.compare(off + static_cast<size_t>(n), 2, "\r\n") != 0) return Corrupt(at, "bad RESP bulk in a Disque AOF");
+    parts[part] = std::string_view(buf_).substr(off, static_cast<size_t>(n));
+    off += static_cast<size_t>(n) + 2;
+  }
+  std::string name(parts[0]);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name == "loadjob") {
+    type_ = RecordType::kLoadJob;
+  } else if (name == "deljob") {
+    type_ = RecordType::kDelJob;
+  } else {
+    return Corrupt(at, "Unknown command '" + std::string(parts[0]) + "' reading the append only file");
+  }
+  payload_ = parts[1];
+  offset_ = at;
+  pos_ += off - buf_pos_;
+  buf_pos_ = off;
   return Outcome::kRecord;
 }
 

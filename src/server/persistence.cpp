@@ -120,6 +120,13 @@ Status Persistence::Start() {
     }
   }
   if (cfg->appendonly) {
+    if (loaded_legacy_) {
+      // Our records cannot be appended to Disque's RESP stream: convert it first.
+      spdlog::warn("The AOF is in Disque's format: rewriting it in disque-server's format");
+      if (!StartRewriteThread(false)) return Status::Error("Could not start the AOF conversion");
+      while (rewrite_running_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!last_rewrite_ok_.load()) return Status::Error("Could not convert the AOF from Disque's format");
+    }
     if (Status opened = writer_.Open(path, cfg->appendfsync); !opened.ok()) return opened;
     SetJournaling(true);
     state_.store(AofState::kOn);
@@ -246,6 +253,7 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
         break;
     }
   }
+  loaded_legacy_ = reader.legacy();
   for (int i = 0; i < shards; ++i) flush(i);
   while (in_flight->load() > 0 && !Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   loading_loaded_bytes_.store(reader.size());

@@ -224,3 +224,46 @@ TEST_F(AofFormatTest, CheckerDecodesPayloads) {
 
 }  // namespace
 }  // namespace disque::persist
+
+namespace disque::persist {
+namespace {
+
+std::string RespCommand(std::string_view name, std::string_view arg) {
+  std::string out = "*2\r\n$" + std::to_string(name.size()) + "\r\n";
+  out.append(name).append("\r\n$").append(std::to_string(arg.size())).append("\r\n");
+  out.append(arg).append("\r\n");
+  return out;
+}
+
+TEST_F(AofFormatTest, ReadsDisqueOwnAofFiles) {
+  const std::string id = "D-a48fa499-62B4GvTabXRD0oLwl16dQQcw-05a1";
+  engine::JobRecord job;
+  job.id = id;
+  job.queue = "q";
+  job.body = std::string(300, 'z');
+  std::string payload;
+  engine::AppendJobRecord(job, payload);
+  const std::string first = RespCommand("LOADJOB", payload);
+  const std::string file = first + RespCommand("DELJOB", id);
+  Scan scan = ScanFile(Write(file));
+  ASSERT_EQ(scan.end, Outcome::kEnd);
+  EXPECT_EQ(scan.records, (std::vector<Rec>{{RecordType::kLoadJob, payload}, {RecordType::kDelJob, id}}));
+  // Cut anywhere in the last command: a torn tail at its start.
+  for (size_t cut = first.size() + 1; cut < file.size(); ++cut) {
+    scan = ScanFile(Write(file.substr(0, cut)));
+    ASSERT_EQ(scan.end, Outcome::kTorn) << cut;
+    EXPECT_EQ(scan.offset, first.size()) << cut;
+    EXPECT_EQ(scan.records.size(), 1u) << cut;
+  }
+  // Another command is damage, as in Disque ("Unknown command ... reading the append
+  // only file").
+  scan = ScanFile(Write(first + RespCommand("ADDJOB", "x") + first));
+  EXPECT_EQ(scan.end, Outcome::kCorrupt);
+  EXPECT_EQ(scan.offset, first.size());
+  Result<AofCheck> check = CheckAof(Write(file));
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->verdict, AofCheck::Verdict::kValid);
+}
+
+}  // namespace
+}  // namespace disque::persist

@@ -19,6 +19,9 @@
 // is read: a record whose verified length runs past the end of the file was cut by a
 // crash, while one whose header fails its check is damaged, unless it is the start of
 // a zero-filled tail.
+//
+// The reader also reads Disque's own AOF files (RESP commands), so that a Disque node's
+// data can be loaded; the server rewrites such a file in this format before appending.
 namespace disque::persist {
 
 inline constexpr std::string_view kAofMagic{"DQAOF\r\n\x1a", 8};
@@ -59,6 +62,9 @@ class AofReader {
   ~AofReader();
 
   Outcome Next();
+  // The file is Disque's own AOF (a RESP stream of LOADJOB and DELJOB commands, PROTOCOL.md
+  // 8.1): it is read the same way, record by record. Known after the first Next().
+  bool legacy() const { return legacy_; }
 
   RecordType type() const { return type_; }
   std::string_view payload() const { return payload_; }
@@ -75,6 +81,10 @@ class AofReader {
   bool Fill(size_t n);
   std::string_view Peek(size_t n) const { return std::string_view(buf_).substr(buf_pos_, n); }
   bool ZeroTail(uint64_t from);
+  Outcome NextLegacy();
+  // Reads "<prefix><decimal>\r\n" at `at` in buf_ (prefix '*' or '$'): the value, or -1
+  // if incomplete (*complete false) or malformed.
+  int64_t ReadLegacyHeader(size_t at, char prefix, size_t* used, bool* complete);
   Outcome Torn(uint64_t at);
   Outcome Corrupt(uint64_t at, std::string why);
 
@@ -84,6 +94,7 @@ class AofReader {
   std::string buf_;          // file bytes [pos_ - buf_pos_, ...)
   size_t buf_pos_ = 0;       // where pos_ is in buf_
   bool header_done_ = false;
+  bool legacy_ = false;
   bool finished_ = false;
   RecordType type_ = RecordType::kLoadJob;
   std::string_view payload_;
