@@ -59,7 +59,11 @@ void ShardJournal::DelJob(const engine::JobId& id) {
   persist::AppendRecord(persist::RecordType::kDelJob, std::string_view(text, sizeof text), records_);
 }
 
-Persistence::Persistence(Server& server) : server_(server), writer_([this] { Released(); }) {}
+Persistence::Persistence(Server& server) : server_(server), writer_([this] { Released(); }) {
+  // Loading from the first command on: the shards serve before Start() runs.
+  const std::shared_ptr<const config::Config> cfg = server_.config();
+  loading_.store(cfg->appendonly || cfg->aof_enqueue_jobs_once);
+}
 
 Persistence::~Persistence() { Stop(); }
 
@@ -108,6 +112,12 @@ void Persistence::Configure(const config::Config& cfg) {
 // ---------------------------------------------------------------------------- startup
 
 Status Persistence::Start() {
+  Status started = StartUp();
+  loading_.store(false);
+  return started;
+}
+
+Status Persistence::StartUp() {
   const std::shared_ptr<const config::Config> cfg = server_.config();
   Configure(*cfg);
   const std::string& path = cfg->appendfilename;
@@ -257,7 +267,6 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
   for (int i = 0; i < shards; ++i) flush(i);
   while (in_flight->load() > 0 && !Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   loading_loaded_bytes_.store(reader.size());
-  loading_.store(false);
   if (result.ok()) {
     spdlog::info("DB loaded from append only file: {:.3f} seconds ({} records, {} jobs)",
                  static_cast<double>(NowMs() - start) / 1000.0, records, loaded->load());

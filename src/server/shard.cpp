@@ -76,6 +76,10 @@ uint64_t Shard::JobsChanged() {
   }
   if (engine_->has_outbox()) {
     const bool hold = (aof_pos != 0 && config().appendfsync == config::AppendFsync::kAlways) || !held_messages_.empty();
+    // Under `no` and `everysec` the records are written before any message that
+    // depends on them leaves (a replica's GOTJOB follows the write() of its copy, as in
+    // Disque); under `always` the messages wait for the fsync.
+    if (aof_pos != 0 && !hold) server_.persistence().writer().WriteThrough(aof_pos);
     if (hold) {
       held_messages_.emplace_back(std::max(aof_pos, held_messages_.empty() ? 0 : held_messages_.back().first),
                                   engine_->TakeOutbox());

@@ -6,10 +6,14 @@
 // SIGKILL while clients are writing under every fsync policy, torn and damaged files,
 // BGREWRITEAOF (compaction, concurrent writes, a kill in the middle), CONFIG SET
 // appendonly, write errors (DEBUG AOF-FAULT and a real full tmpfs), the automatic
-// rewrite, --check-aof, and a two-node cluster whose replicas log their copies.
+// rewrite, --check-aof, Disque's RESP files, and a two-node cluster whose replicas log
+// their copies.
 //
 // Every server runs in its ServerProcess's temporary directory on a free port; kills
 // are SIGKILL followed by a restart on the same directory. Waits poll with WaitFor.
+// Two tests fail on purpose until the server is fixed (each explains the bug):
+// AofStartupTest.JobsAnsweredDuringStartupAreInTheFile and
+// AofClusterTest.ReplicaWritesItsCopyBeforeConfirmingIt.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -402,6 +406,18 @@ bool PersistenceReady(int port) {
 ::testing::AssertionResult StartReady(ServerProcess& server) { return Ready(server, server.Start()); }
 ::testing::AssertionResult RestartReady(ServerProcess& server) { return Ready(server, server.Restart()); }
 
+// Starts (first) or restarts a server that must exit by itself (a damaged file); its
+// exit as ExitText. Start/Restart may report success first: the server answers PING
+// before it begins loading (see JobsAnsweredDuringStartupAreInTheFile).
+std::string RestartExpectingExit(ServerProcess& server, bool first = false) {
+  if (first) {
+    server.Start();
+  } else {
+    server.Restart();
+  }
+  return ExitText(server.WaitExit(30s));
+}
+
 // SIGKILL and restart on the same directory, port and config file.
 ::testing::AssertionResult KillAndRestart(ServerProcess& server) {
   const int status = server.Stop(SIGKILL);
@@ -697,12 +713,12 @@ TEST_P(PersistenceTest, RestartLoadsJobsActiveAndRequeuesAfterRetry) {
   ServerProcess server(Options(threads(), {"appendonly yes"}));
   ASSERT_TRUE(StartReady(server));
   RedisClient c(server.port());
-  const std::string delivered = AddJob(c, "rq", "delivered", {"RETRY", "1", "TTL", "60"});
+  const std::string delivered = AddJob(c, "rq", "delivered", {"RETRY", "2", "TTL", "60"});
   const Reply got = c.Command({"GETJOB", "NOHANG", "FROM", "rq"});
   ASSERT_EQ(got.elements.size(), 1u) << got.ToString();
   ASSERT_EQ(got.elements[0].elements.at(1).str, delivered);
-  const std::string queued = AddJob(c, "rq", "queued", {"RETRY", "1", "TTL", "60"});
-  const std::string delayed = AddJob(c, "rq", "delayed", {"DELAY", "1", "RETRY", "1", "TTL", "60"});
+  const std::string queued = AddJob(c, "rq", "queued", {"RETRY", "2", "TTL", "60"});
+  const std::string delayed = AddJob(c, "rq", "delayed", {"DELAY", "1", "RETRY", "2", "TTL", "60"});
   const std::string amo = AddJob(c, "rq", "at most once", {"REPLICATE", "1", "RETRY", "0", "TTL", "60"});
   const std::string shortlived = AddJob(c, "rq", "short", {"TTL", "2"});
   const std::string acked = AddJob(c, "rq", "acked", {"TTL", "60"});
@@ -729,17 +745,21 @@ TEST_P(PersistenceTest, RestartLoadsJobsActiveAndRequeuesAfterRetry) {
     EXPECT_EQ(s->Str("state"), "active");
   }
   EXPECT_TRUE(a.IsNil("next-requeue-within")) << "RETRY 0: never requeued";
-  // now + (DELAY + RETRY) s +- 250 ms, read a moment after the load.
-  EXPECT_LE(q.Int("next-requeue-within"), 1250);
+  // now + (DELAY + RETRY) s, -250..+249 ms, read a moment after the load.
+  EXPECT_LE(q.Int("next-requeue-within"), 2250);
   EXPECT_GE(q.Int("next-requeue-within"), 0);
-  EXPECT_LE(dl.Int("next-requeue-within"), 2250);
-  EXPECT_GE(dl.Int("next-requeue-within") - q.Int("next-requeue-within"), 500) << "DELAY counts too";
+  EXPECT_LE(dl.Int("next-requeue-within"), 3250);
+  // At least 501 ms apart at load; less the time between the two SHOWs.
+  EXPECT_GE(dl.Int("next-requeue-within") - q.Int("next-requeue-within"), 300) << "DELAY counts too";
   EXPECT_EQ(AllJobIds(c2), (std::set<std::string>{queued, delivered, delayed, amo}));
 
-  ASSERT_TRUE(WaitFor([&] { return Qlen(c2, "rq") == 3; }, 15s)) << Qlen(c2, "rq");
+  // The two RETRY 2 jobs come back (`delayed` a second later, not waited for).
+  ASSERT_TRUE(WaitFor([&] { return Qlen(c2, "rq") >= 2; }, 15s)) << Qlen(c2, "rq");
   std::set<std::string> requeued;
   for (const auto& e : Peek(c2, "rq")) requeued.insert(e.substr(0, e.find(' ')));
-  EXPECT_EQ(requeued, (std::set<std::string>{queued, delivered, delayed}));
+  EXPECT_EQ(requeued.count(queued), 1u);
+  EXPECT_EQ(requeued.count(delivered), 1u);
+  EXPECT_EQ(requeued.count(amo), 0u);
   EXPECT_EQ(Show(c2, amo).Str("state"), "active");
 }
 
@@ -921,69 +941,45 @@ TEST_P(PersistenceTest, BgRewriteAofCompactsAndKeepsConcurrentWrites) {
 // the old file is complete, including what was written while the rewrite ran.
 TEST_P(PersistenceTest, SigkillDuringRewriteLeavesACompleteAof) {
   ServerProcess server(Options(threads(), {"appendonly yes"}));
-  fprintf(stderr, "T %d %lld\n", 1, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_TRUE(StartReady(server));
-  fprintf(stderr, "T %d %lld\n", 2, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   const std::string path = AofPath(server);
-  fprintf(stderr, "T %d %lld\n", 3, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   RedisClient c(server.port());
-  fprintf(stderr, "T %d %lld\n", 4, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-  const std::vector<std::string> ids = AddJobs(c, "kq", "job-", 3000, {"TTL", "3600"});
-  fprintf(stderr, "T %d %lld\n", 5, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  // Several queues, so that the shards (which own whole queues) all have jobs: the
+  // delay applies to every slice, empty ones included.
+  std::vector<std::string> ids;
+  for (int q = 0; q < 4; ++q) {
+    const std::vector<std::string> some = AddJobs(c, "kq" + std::to_string(q), "job-", 750, {"TTL", "3600"});
+    ids.insert(ids.end(), some.begin(), some.end());
+  }
   ASSERT_EQ(AckAll(c, std::vector<std::string>(ids.begin(), ids.begin() + 500)), 500);
-  fprintf(stderr, "T %d %lld\n", 6, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-  ASSERT_EQ(c.Command({"DEBUG", "AOF-REWRITE-DELAY", "2000"}).ToString(), "+OK");
-  fprintf(stderr, "T %d %lld\n", 7, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  ASSERT_EQ(c.Command({"DEBUG", "AOF-REWRITE-DELAY", "1000"}).ToString(), "+OK");
   ASSERT_EQ(c.Command({"BGREWRITEAOF"}).ToString(), kRewriteStarted);
-  fprintf(stderr, "T %d %lld\n", 8, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   // The first slice is in the temp file: the rewrite is under way.
   const std::string temp = server.dir() + "/temp-rewriteaof-bg-" + std::to_string(server.pid()) + ".aof";
-  fprintf(stderr, "T %d %lld\n", 10, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_TRUE(WaitFor([&] { return FileSize(temp) > 16; }, 10s)) << "no temp file " << temp;
-  fprintf(stderr, "T %d %lld\n", 11, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-  const std::vector<std::string> during = AddJobs(c, "kq", "during-", 5);
-  fprintf(stderr, "T %d %lld\n", 12, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  const std::vector<std::string> during = AddJobs(c, "kq0", "during-", 5);
   ASSERT_EQ(c.Command({"ACKJOB", ids[600]}).ToString(), ":1");
-  fprintf(stderr, "T %d %lld\n", 13, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(PField(c, "aof_rewrite_in_progress"), "1");
-  fprintf(stderr, "T %d %lld\n", 14, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_NE(server.Stop(SIGKILL), -1);
-  fprintf(stderr, "T %d %lld\n", 15, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 
   std::set<std::string> expected(ids.begin() + 500, ids.end());
-  fprintf(stderr, "T %d %lld\n", 17, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   expected.erase(ids[600]);
-  fprintf(stderr, "T %d %lld\n", 18, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   expected.insert(during.begin(), during.end());
-  fprintf(stderr, "T %d %lld\n", 19, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   const AofFile f = ParseAof(path);
-  fprintf(stderr, "T %d %lld\n", 20, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_EQ(f.error, "");
-  fprintf(stderr, "T %d %lld\n", 21, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(f.LiveIds(), expected);
-  fprintf(stderr, "T %d %lld\n", 22, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_TRUE(RestartReady(server));
-  fprintf(stderr, "T %d %lld\n", 23, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   RedisClient c2(server.port());
-  fprintf(stderr, "T %d %lld\n", 24, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(AllJobIds(c2), expected);
-  fprintf(stderr, "T %d %lld\n", 25, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   // A rewrite works again after the restart (the leftover temp file is in the way of
   // nobody: its name has the dead PID).
   ASSERT_EQ(c2.Command({"BGREWRITEAOF"}).ToString(), kRewriteStarted);
-  fprintf(stderr, "T %d %lld\n", 28, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_TRUE(WaitFor([&] { return PField(c2, "aof_rewrite_in_progress") == "0"; }, 30s));
-  fprintf(stderr, "T %d %lld\n", 29, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(PField(c2, "aof_last_bgrewrite_status"), "ok");
-  fprintf(stderr, "T %d %lld\n", 30, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   const AofFile g = ParseAof(path);
-  fprintf(stderr, "T %d %lld\n", 31, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   ASSERT_EQ(g.error, "");
-  fprintf(stderr, "T %d %lld\n", 32, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(g.LiveIds(), expected);
-  fprintf(stderr, "T %d %lld\n", 33, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   EXPECT_EQ(g.records.size(), expected.size());
-  fprintf(stderr, "T %d %lld\n", 34, (long long)std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
 // BGREWRITEAOF with appendonly no writes the file anyway (PROTOCOL.md 6.15).
@@ -1155,8 +1151,7 @@ TEST_F(AofFileTest, TornLastRecordIsTruncatedOrRefused) {
 
   // aof-load-truncated no: exit 1, the file untouched.
   WriteFile(server.config_path(), ReadFile(server.config_path()) + "aof-load-truncated no\n");
-  EXPECT_FALSE(server.Restart());
-  EXPECT_EQ(ExitText(server.WaitExit()), "exit 1");
+  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
   EXPECT_NE(server.log().find("Unexpected end of file reading the append only file at offset " +
                               std::to_string(cut_at)),
             std::string::npos)
@@ -1201,8 +1196,7 @@ TEST_F(AofFileTest, DamagedRecordInTheMiddleIsFatal) {
   std::string bytes = bytes_;
   bytes[records_[1].offset + 16 + 30] ^= 0x01;  // in the payload of the second record
   WriteFile(AofPath(server), bytes);
-  EXPECT_FALSE(server.Restart());
-  EXPECT_EQ(ExitText(server.WaitExit()), "exit 1");
+  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
   EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
                               std::to_string(records_[1].offset)),
             std::string::npos)
@@ -1213,17 +1207,15 @@ TEST_F(AofFileTest, DamagedRecordInTheMiddleIsFatal) {
   bytes = bytes_;
   bytes[records_[0].offset + 2] ^= 0x40;
   WriteFile(AofPath(server), bytes);
-  EXPECT_FALSE(server.Restart());
-  EXPECT_EQ(ExitText(server.WaitExit()), "exit 1");
+  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
   EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
                               std::to_string(records_[0].offset)),
             std::string::npos)
       << server.log();
 
   // Not an AOF at all.
-  WriteFile(AofPath(server), "*2\r\n$7\r\nLOADJOB\r\n$3\r\nabc\r\n");
-  EXPECT_FALSE(server.Restart());
-  EXPECT_EQ(ExitText(server.WaitExit()), "exit 1");
+  WriteFile(AofPath(server), "This is not an append-only file, not even Disque's.\n");
+  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
   EXPECT_NE(server.log().find("Bad file format reading the append only file at offset 0"), std::string::npos)
       << server.log();
 }
@@ -1243,21 +1235,56 @@ TEST_F(AofFileTest, DamagedLastRecordIsTruncated) {
   EXPECT_EQ(AllJobIds(c), (std::set<std::string>{ids[0], ids[1]}));
 }
 
+// Disque's own AOF (a RESP stream of LOADJOB and DELJOB commands with the same job
+// serialization) loads, and is rewritten in our format before anything is appended.
+TEST_F(AofFileTest, DisqueRespAofIsLoadedAndConverted) {
+  ServerProcess server(Options(1, {"appendonly yes"}));
+  std::vector<std::string> ids;
+  ASSERT_NO_FATAL_FAILURE(MakeFile(server, &ids));
+  std::string resp;
+  for (const auto& r : records_) resp += Multibulk({"LOADJOB", r.payload});
+  resp += Multibulk({"DELJOB", ids[1]});
+  WriteFile(AofPath(server), resp);
+  ASSERT_TRUE(RestartReady(server));
+  RedisClient c(server.port());
+  EXPECT_EQ(AllJobIds(c), (std::set<std::string>{ids[0], ids[2]}));
+  EXPECT_EQ(Show(c, ids[2]).Str("body"), "job 2");
+  const std::string next = AddJob(c, "tq", "after the conversion");
+  const AofFile f = ParseAof(AofPath(server));
+  ASSERT_EQ(f.error, "") << "converted to disque-server's format";
+  EXPECT_EQ(f.LiveIds(), (std::set<std::string>{ids[0], ids[2], next}));
+
+  // A damaged command in such a file is fatal too.
+  std::string damaged = Multibulk({"LOADJOB", records_[0].payload}) + Multibulk({"SET", "k"}) +
+                        Multibulk({"LOADJOB", records_[1].payload});
+  ASSERT_NE(server.Stop(SIGKILL), -1);
+  WriteFile(AofPath(server), damaged);
+  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
+  EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
+                              std::to_string(Multibulk({"LOADJOB", records_[0].payload}).size())),
+            std::string::npos)
+      << server.log();
+  EXPECT_NE(server.log().find("SET"), std::string::npos) << "names the command";
+}
+
 // aof-enqueue-jobs-once yes with appendonly no needs the file.
 TEST(AofStartupTest, EnqueueOnceWithoutFileIsFatal) {
   ServerProcess server(Options(1, {"appendonly no", "aof-enqueue-jobs-once yes"}));
-  EXPECT_FALSE(server.Start());
-  EXPECT_EQ(ExitText(server.WaitExit()), "exit 1");
+  EXPECT_EQ(RestartExpectingExit(server, /*first=*/true), "exit 1");
   EXPECT_NE(server.log().find("can't open the append log file for reading"), std::string::npos) << server.log();
 }
 
 // Jobs answered while the server starts must be journaled like any other. Today
 // Server::Run (src/server/server.cpp) starts the shards, which serve clients at once,
-// before Persistence::Start (src/server/persistence.cpp) loads the file, and the load
-// clears `loading` before the writer is opened and SetJournaling(true) reaches the
-// shards: an ADDJOB in either window is answered with an ID (no AOF wait: position 0)
-// but never written, so the next crash loses it. A client that connects as soon as
-// the port answers and adds jobs back to back hits a window nearly every time.
+// before Persistence::Start (src/server/persistence.cpp) has set `loading`, and the
+// load clears `loading` before the writer is opened and SetJournaling(true) reaches the
+// shards. An ADDJOB in either window is answered with an ID (its AOF position is 0, so
+// the reply waits for nothing) but never written: the next crash loses it. With a
+// native file both windows are short (a client hammering ADDJOB hits one now and then);
+// a file in Disque's RESP format makes the second one as long as the conversion
+// rewrite that Start runs between the load and SetJournaling(true), so this test uses
+// one. (The first window also lets a server that is about to refuse a damaged file
+// answer PONG, which is why RestartExpectingExit ignores what Start/Restart return.)
 TEST(AofStartupTest, JobsAnsweredDuringStartupAreInTheFile) {
   ServerProcess server(Options(4, {"appendonly yes"}));
   ASSERT_TRUE(StartReady(server));
@@ -1268,6 +1295,13 @@ TEST(AofStartupTest, JobsAnsweredDuringStartupAreInTheFile) {
     }
   }
   ASSERT_NE(server.Stop(SIGKILL), -1);
+  // The same jobs as Disque's AOF: one LOADJOB command per record.
+  const AofFile native = ParseAof(AofPath(server));
+  ASSERT_EQ(native.error, "");
+  ASSERT_EQ(native.records.size(), 10000u);
+  std::string resp;
+  for (const auto& r : native.records) resp += Multibulk({"LOADJOB", r.payload});
+  WriteFile(AofPath(server), resp);
 
   std::mutex mu;
   std::vector<std::string> answered;
@@ -1565,6 +1599,12 @@ TEST(AofClusterTest, ReplicasLogTheirCopiesAndTheAcks) {
         return true;
       },
       30s));
+  // Both logged the acknowledgement (the replica when SETACK came).
+  const std::set<std::string> rest(jobs.begin() + 2, jobs.end());
+  for (int n = 0; n < 2; ++n) {
+    EXPECT_TRUE(WaitFor([&] { return ParseAof(cluster.node(n).dir() + "/disque.aof").LiveIds() == rest; }, 10s))
+        << "node " << n;
+  }
   ASSERT_TRUE(cluster.Kill(0));
   ASSERT_TRUE(cluster.Kill(1));
   ASSERT_TRUE(cluster.Restart(0));
@@ -1573,7 +1613,7 @@ TEST(AofClusterTest, ReplicasLogTheirCopiesAndTheAcks) {
   for (int n = 0; n < 2; ++n) {
     RedisClient c(cluster.port(n));
     const std::set<std::string> ids = AllJobIds(c);
-    EXPECT_EQ(ids, std::set<std::string>(jobs.begin() + 2, jobs.end())) << "node " << n;
+    EXPECT_EQ(ids, rest) << "node " << n;
   }
 }
 

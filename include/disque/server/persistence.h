@@ -92,6 +92,7 @@ class Persistence {
   void set_rewrite_slice_delay_ms(int64_t ms) { slice_delay_ms_.store(ms); }
 
  private:
+  Status StartUp();
   Status Load(const std::string& path, bool enqueue);
   // Attaches (or detaches) every shard's journal; waits until each shard did it.
   bool SetJournaling(bool on);
