@@ -11,9 +11,9 @@
 //
 // Every server runs in its ServerProcess's temporary directory on a free port; kills
 // are SIGKILL followed by a restart on the same directory. Waits poll with WaitFor.
-// Two tests fail on purpose until the server is fixed (each explains the bug):
 // AofStartupTest.JobsAnsweredDuringStartupAreInTheFile and
-// AofClusterTest.ReplicaWritesItsCopyBeforeConfirmingIt.
+// AofClusterTest.ReplicaWritesItsCopyBeforeConfirmingIt are regression tests for two
+// ways an answered job escaped the file (both fixed in 522a71d).
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -382,11 +382,10 @@ std::string ExitText(int status) {
 // not loading, the AOF open and journaling if appendonly is yes, and
 // aof-enqueue-jobs-once reset after a load.
 //
-// ServerProcess::Start and Restart return at the first PONG, but the server answers
-// commands before it starts loading and after the load but before journaling is on
-// (Server::Run starts the shards before Persistence::Start; see
-// JobsAnsweredDuringStartupAreInTheFile). Until that is fixed, every test waits for
-// this before its first command.
+// ServerProcess::Start and Restart return at the first PONG, which the server now
+// gives only once all of that is done (it answers -LOADING until then); the tests
+// still check it explicitly before their first command, so that a regression shows as
+// a clear failure here rather than as a lost job later.
 bool PersistenceReady(int port) {
   RedisClient c(port, 2000);
   if (!c.connected()) return false;
@@ -407,8 +406,8 @@ bool PersistenceReady(int port) {
 ::testing::AssertionResult RestartReady(ServerProcess& server) { return Ready(server, server.Restart()); }
 
 // Starts (first) or restarts a server that must exit by itself (a damaged file); its
-// exit as ExitText. Start/Restart may report success first: the server answers PING
-// before it begins loading (see JobsAnsweredDuringStartupAreInTheFile).
+// exit as ExitText. What Start/Restart return is not relied on: before 522a71d the
+// server answered PONG before it began loading, so they could report success first.
 std::string RestartExpectingExit(ServerProcess& server, bool first = false) {
   if (first) {
     server.Start();
@@ -1274,17 +1273,14 @@ TEST(AofStartupTest, EnqueueOnceWithoutFileIsFatal) {
   EXPECT_NE(server.log().find("can't open the append log file for reading"), std::string::npos) << server.log();
 }
 
-// Jobs answered while the server starts must be journaled like any other. Today
-// Server::Run (src/server/server.cpp) starts the shards, which serve clients at once,
-// before Persistence::Start (src/server/persistence.cpp) has set `loading`, and the
-// load clears `loading` before the writer is opened and SetJournaling(true) reaches the
-// shards. An ADDJOB in either window is answered with an ID (its AOF position is 0, so
-// the reply waits for nothing) but never written: the next crash loses it. With a
-// native file both windows are short (a client hammering ADDJOB hits one now and then);
-// a file in Disque's RESP format makes the second one as long as the conversion
-// rewrite that Start runs between the load and SetJournaling(true), so this test uses
-// one. (The first window also lets a server that is about to refuse a damaged file
-// answer PONG, which is why RestartExpectingExit ignores what Start/Restart return.)
+// Jobs answered while the server starts must be journaled like any other. The shards
+// serve clients before Persistence::Start runs; the server must answer -LOADING until
+// the file is loaded, the writer open and journaling on. (Before 522a71d `loading` was
+// set only once the load began and cleared before SetJournaling(true), and an ADDJOB in
+// either window was answered but never written.) A file in Disque's RESP format makes
+// the second window as long as the conversion rewrite between the load and
+// SetJournaling(true), so this test uses one, with a client adding jobs back to back
+// from the moment the port answers.
 TEST(AofStartupTest, JobsAnsweredDuringStartupAreInTheFile) {
   ServerProcess server(Options(4, {"appendonly yes"}));
   ASSERT_TRUE(StartReady(server));
@@ -1619,11 +1615,11 @@ TEST(AofClusterTest, ReplicasLogTheirCopiesAndTheAcks) {
 
 // A replica's GOTJOB is what lets the origin answer a synchronous ADDJOB, so it is a
 // reply like any other: the replica's LOADJOB must be written before it goes (Disque
-// writes its AOF buffer in beforeSleep, before the event loop sends anything). Today
-// Shard::JobsChanged (src/server/shard.cpp) holds bus messages for the AOF only under
-// `appendfsync always`; under everysec and no the GOTJOB leaves at once and the record
-// is written by the writer thread's sweep up to 10 ms later, so SIGKILLing the replica
-// right after the client got its ID loses a copy the client was told exists.
+// writes its AOF buffer in beforeSleep, before the event loop sends anything). Before
+// 522a71d, Shard::JobsChanged held bus messages for the AOF only under `appendfsync
+// always`; under everysec and no the GOTJOB left at once and the record was written
+// by the writer thread's sweep up to 10 ms later, so killing the replica right after
+// the client got its ID lost a copy the client was told existed.
 TEST(AofClusterTest, ReplicaWritesItsCopyBeforeConfirmingIt) {
   ClusterOptions options = ClusterOptions::Of(2, 1);
   options.config_lines = {"appendonly yes", "appendfsync everysec"};
