@@ -148,7 +148,7 @@ TEST_F(AofWriterTest, AppendsGetIncreasingPositionsAreReleasedAndReadBackInOrder
   EXPECT_EQ(writer_.Append(""), 0u) << "nothing to wait for";
   ASSERT_TRUE(Released(positions.back())) << writer_.released() << " < " << positions.back();
   EXPECT_EQ(writer_.released(), positions.back());
-  EXPECT_GT(notified_.load(), 0) << "the listener runs when released() advances";
+  EXPECT_TRUE(WaitFor([&] { return notified_.load() > 0; })) << "the listener runs when released() advances";
   EXPECT_TRUE(WaitFor([&] { return writer_.stats().current_size == kAofHeaderSize + expected; }));
   EXPECT_EQ(writer_.stats().buffer_length, 0u);
   writer_.Close();
@@ -226,7 +226,8 @@ TEST_F(AofWriterTest, WriteErrorWithEverysecReleasesRepliesAndIsRetriedUntilItSu
   ASSERT_TRUE(WaitFor([&] { return writer_.last_write_errno() == ENOSPC; }));
   EXPECT_EQ(writer_.stats().last_write_errno, ENOSPC);
   ASSERT_TRUE(Released(p1)) << "with everysec the replies are released, as Disque sends them";
-  EXPECT_GT(notified_.load(), notified_before) << "the listener runs after a failed write";
+  // The listener runs just after the writer releases (outside its lock): poll for it.
+  EXPECT_TRUE(WaitFor([&] { return notified_.load() > notified_before; })) << "the listener runs after a failed write";
   // (Not waited for: a record appended after the failure is released by the next
   // attempt, a second later.)
   const uint64_t p2 = writer_.Append(Del("during-2"));
