@@ -573,13 +573,7 @@ bool Engine::LoadJob(const JobRecord& r, bool enqueue) {
   }
   // Active: an unacknowledged at-least-once job comes back about RETRY seconds after
   // the restart (after its DELAY too, which may not have passed).
-  if (job->retry > 0) {
-    job->qtime_ms = now + (static_cast<int64_t>(job->delay) + job->retry) * 1000 + Jitter();
-    job->flags |= kJobWillQueue;
-  } else {
-    job->qtime_ms = 0;
-  }
-  Reschedule(*job);
+  ScheduleHeldRequeue(*job, now);
   return true;
 }
 

@@ -164,13 +164,27 @@ Job* Engine::Register(const JobRecord& r, uint32_t etime, uint8_t kept_flags) {
   job->additional_deliveries = r.additional_deliveries;
   job->state = JobState::kActive;
   job->flags = static_cast<uint8_t>(r.flags & kept_flags);
-  for (const std::string& node : r.nodes) {
-    const uint32_t n = nodes_->Lookup(node);
-    if (n != NodeRegistry::kNone && (n == cluster_.self || cluster_.Member(n))) job->delivered.Insert(n);
-  }
+  AddKnownNodes(*job, r.nodes);
   jobs_.Insert(job);
   job_bytes_ += job->allocation_size();
   return job;
+}
+
+void Engine::AddKnownNodes(Job& job, const std::vector<std::string>& nodes) {
+  for (const std::string& node : nodes) {
+    const uint32_t n = nodes_->Lookup(node);
+    if (n != NodeRegistry::kNone && (n == cluster_.self || cluster_.Member(n))) job.delivered.Insert(n);
+  }
+}
+
+void Engine::ScheduleHeldRequeue(Job& job, int64_t now_ms) {
+  if (job.retry > 0) {
+    job.qtime_ms = now_ms + (static_cast<int64_t>(job.delay) + job.retry) * 1000 + Jitter();
+    job.flags |= kJobWillQueue;
+  } else {
+    job.qtime_ms = 0;
+  }
+  Reschedule(job);
 }
 
 // The XOR-mixed comparison of PROTOCOL.md II 7: byte i of each node ID is mixed with
@@ -532,20 +546,10 @@ void Engine::OnReplJob(const JobMessage& m) {
     job = Register(*record, EtimeFromBus(record->etime, now), kBusFlags);
     if (job == nullptr) return;
     job->flags |= kJobBcastQueued;  // a replica: its first queueing here counts
-    // Due for requeue after delay + retry; at-most-once replicas are never queued here.
-    if (job->retry > 0) {
-      job->qtime_ms = now + (static_cast<int64_t>(job->delay) + job->retry) * 1000 + Jitter();
-      job->flags |= kJobWillQueue;
-    } else {
-      job->qtime_ms = 0;
-    }
-    Reschedule(*job);
+    ScheduleHeldRequeue(*job, now);
     JournalLoad(*job);
   } else {
-    for (const std::string& node : record->nodes) {
-      const uint32_t n = nodes_->Lookup(node);
-      if (n != NodeRegistry::kNone && cluster_.Member(n)) job->delivered.Insert(n);
-    }
+    AddKnownNodes(*job, record->nodes);
   }
   if (!(m.flags & kJobMsgNoReply)) Send(JobMsg::kGotJob, *job, 0, {m.sender});
 }

@@ -335,6 +335,12 @@ class Engine {
   // Creates an active job from a record (REPLJOB, YOURJOBS, AOF) expiring at `etime`
   // (unix seconds); flags outside `kept_flags` are dropped.
   Job* Register(const JobRecord& record, uint32_t etime, uint8_t kept_flags);
+  // Adds to nodes-delivered the nodes of a received list that this node knows.
+  void AddKnownNodes(Job& job, const std::vector<std::string>& nodes);
+  // A copy held here and not queued (a replica, a job loaded from the AOF): due for
+  // requeue DELAY + RETRY seconds from now (with jitter), with a WILLQUEUE first;
+  // at-most-once copies are never queued here.
+  void ScheduleHeldRequeue(Job& job, int64_t now_ms);
   // Picks up to `n` new reachable targets and (re)sends REPLJOB; returns the number added.
   int ReplicateJob(Job& job, int n, bool noreply);
   void ReplicationAchieved(Job& job);
