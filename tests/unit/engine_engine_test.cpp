@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "disque/engine/engine.h"
+#include "support/expect_in_range.h"
 #include "support/fake_clock.h"
 
 namespace disque::engine {
@@ -149,13 +150,6 @@ class EngineTest : public ::testing::Test {
   testing::FakeClock clock_;
   Engine engine_{clock_, kNodeId, kKey, 42};
 };
-
-#define EXPECT_IN_RANGE(v, lo, hi)  \
-  do {                              \
-    const auto v_ = (v);            \
-    EXPECT_GE(v_, (lo)) << #v;      \
-    EXPECT_LE(v_, (hi)) << #v;      \
-  } while (0)
 
 // ------------------------------------------------------------------ ADDJOB
 

@@ -16,6 +16,7 @@
 
 #include "disque/engine/engine.h"
 #include "disque/engine/job_codec.h"
+#include "support/engine_sim.h"
 #include "support/fake_clock.h"
 
 namespace disque::engine {
@@ -23,17 +24,9 @@ namespace {
 
 constexpr std::string_view kNodeId = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
 constexpr std::string_view kOtherNodeId = "ffeeddccbbaa99887766554433221100ffeeddcc";
-constexpr SipKey kKey = {0x1111222233334444ULL, 0x5555666677778888ULL};
 constexpr int64_t kT0 = 1767225600000;  // FakeClock's default start, a whole second
 constexpr int64_t kJitterLow = -250;
 constexpr int64_t kJitterHigh = 249;
-
-#define EXPECT_IN_RANGE(v, lo, hi)  \
-  do {                              \
-    const auto v_ = (v);            \
-    EXPECT_GE(v_, (lo)) << #v;      \
-    EXPECT_LE(v_, (hi)) << #v;      \
-  } while (0)
 
 // ------------------------------------------------------------------ the recording journal
 
@@ -76,41 +69,6 @@ class RecordingJournal final : public Journal {
 
 std::string L(const std::string& id) { return "L:" + id; }
 std::string D(const std::string& id) { return "D:" + id; }
-
-// A blocked GETJOB client.
-class TestWaiter final : public Waiter {
- public:
-  bool Claim() override {
-    if (claimed) return false;
-    claimed = true;
-    return true;
-  }
-  void Deliver(const Job* job) override { got = job ? job->id.ToString() : "(null)"; }
-  void Fail(const Status& status) override { error = std::string(status.message()); }
-  bool live() const override { return !claimed; }
-
-  bool claimed = false;
-  std::string got;
-  std::string error;
-};
-
-// A client blocked in a synchronous ADDJOB.
-class TestReplWaiter final : public ReplWaiter {
- public:
-  bool Claim() override {
-    if (claimed) return false;
-    claimed = true;
-    return true;
-  }
-  void Replicated(const JobId& id) override { replicated = id.ToString(); }
-  void Fail(const Status& status) override {
-    error = std::string(CodePrefix(status.code())) + " " + std::string(status.message());
-  }
-
-  bool claimed = false;
-  std::string replicated;
-  std::string error;
-};
 
 // ------------------------------------------------------------------ one engine
 
@@ -415,83 +373,20 @@ TEST_F(JournalTest, NoJournalNothingCrashes) {
 
 // ------------------------------------------------------------------ a simulated cluster
 
-std::string NodeName(int i) {
-  std::string id(40, '0');
-  const std::string hex = "0123456789abcdef";
-  for (int k = 0; k < 40; ++k) id[k] = hex[(i * 7 + k * 13 + 5) % 16];
-  return id;
-}
-
-// N engines on one clock, each with its own journal. Messages move only when asked:
-// Step(i) hands node i's outbox to its recipients (one hop), DeliverAll() until quiet.
-class Sim {
+// The shared simulated cluster, with a recording journal per engine.
+class Sim : public SimCluster {
  public:
-  explicit Sim(int n) : journals_(n) {
-    for (int i = 0; i < n; ++i) {
-      engines_.push_back(std::make_unique<Engine>(clock_, NodeName(i), kKey, 1000 + i, nullptr, &registry_));
-      index_.push_back(registry_.Intern(NodeName(i)));
-      engines_.back()->set_journal(&journals_[i]);
-    }
-    for (int i = 0; i < n; ++i) {
-      ClusterState st;
-      st.self = index_[i];
-      st.size = n;
-      st.known = n;
-      for (int j = 0; j < n; ++j) {
-        st.members.push_back(index_[j]);
-        if (j == i) continue;
-        st.reachable.push_back(index_[j]);
-        st.targets.push_back(index_[j]);
-      }
-      engines_[i]->SetCluster(st);
-    }
+  explicit Sim(int n) : SimCluster(n), journals_(static_cast<size_t>(n)) {
+    for (int i = 0; i < n; ++i) (*this)[i].set_journal(&journals_[static_cast<size_t>(i)]);
   }
-
-  int size() const { return static_cast<int>(engines_.size()); }
-  Engine& operator[](int i) { return *engines_[i]; }
-  RecordingJournal& journal(int i) { return journals_[i]; }
-  testing::FakeClock& clock() { return clock_; }
-
-  // Takes node i's outbox (to inspect, replay or drop).
-  std::vector<JobMessage> Take(int i) { return engines_[i]->TakeOutbox(); }
-  // Delivers one message sent by node `from` to its recipients.
-  void Send(int from, const JobMessage& m) {
-    for (int j = 0; j < size(); ++j) {
-      if (j == from) continue;
-      const bool named = std::find(m.to.begin(), m.to.end(), index_[j]) != m.to.end();
-      if (!m.to_all && !named) continue;
-      JobMessage in = m;
-      in.to.clear();
-      in.to_all = false;
-      in.sender = index_[from];
-      engines_[j]->Receive(in);
-    }
+  ~Sim() {
+    for (int i = 0; i < size(); ++i) (*this)[i].set_journal(nullptr);
   }
-  // Delivers node i's outbox; returns the messages it had.
-  std::vector<JobMessage> Step(int i) {
-    std::vector<JobMessage> out = Take(i);
-    for (const JobMessage& m : out) Send(i, m);
-    return out;
-  }
-  void DeliverAll() {
-    for (int round = 0; round < 1000; ++round) {
-      bool any = false;
-      for (int i = 0; i < size(); ++i) any |= !Step(i).empty();
-      if (!any) return;
-    }
-  }
-  int Holders(const std::string& id) {
-    int n = 0;
-    for (auto& e : engines_) n += e->Find(id) != nullptr;
-    return n;
-  }
+  RecordingJournal& journal(int i) { return journals_[static_cast<size_t>(i)]; }
+  void DeliverAll() { Deliver(); }
 
  private:
-  testing::FakeClock clock_;
-  NodeRegistry registry_;
-  std::vector<RecordingJournal> journals_;  // outlive the engines
-  std::vector<std::unique_ptr<Engine>> engines_;
-  std::vector<uint32_t> index_;
+  std::vector<RecordingJournal> journals_;
 };
 
 AddJobArgs Args(uint16_t repl, uint32_t retry = 10, int64_t ttl = 3600) {
