@@ -19,25 +19,6 @@
 namespace disque::engine {
 namespace {
 
-
-AddJobArgs Args(uint16_t repl, uint32_t retry = 10, int64_t ttl = 3600) {
-  AddJobArgs a;
-  a.queue = "q";
-  a.body = "body";
-  a.repl = repl;
-  a.retry = retry;
-  a.ttl = ttl;
-  return a;
-}
-
-// Adds a synchronous job on node `at` and returns its ID.
-std::string AddSync(SimCluster& c, int at, const AddJobArgs& args, std::shared_ptr<TestReplWaiter> waiter) {
-  JobId id;
-  Result<const Job*> job = c[at].AddJob(args, waiter, &id);
-  EXPECT_TRUE(job.ok());
-  return id.ToString();
-}
-
 TEST(EngineClusterTest, SynchronousReplicationReachesEveryCopyThenQueuesAtTheOrigin) {
   SimCluster c(5);
   auto waiter = std::make_shared<TestReplWaiter>();

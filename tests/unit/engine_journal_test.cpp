@@ -384,27 +384,17 @@ class Sim : public SimCluster {
   }
   RecordingJournal& journal(int i) { return journals_[static_cast<size_t>(i)]; }
   void DeliverAll() { Deliver(); }
+  // A REPLICATE 2 job added on node 0 and replicated, with every journal cleared after.
+  std::string ReplicatedJob() {
+    const std::string id = AddSync(*this, 0, Args(2), std::make_shared<TestReplWaiter>());
+    DeliverAll();
+    for (RecordingJournal& j : journals_) j.Clear();
+    return id;
+  }
 
  private:
   std::vector<RecordingJournal> journals_;
 };
-
-AddJobArgs Args(uint16_t repl, uint32_t retry = 10, int64_t ttl = 3600) {
-  AddJobArgs a;
-  a.queue = "q";
-  a.body = "body";
-  a.repl = repl;
-  a.retry = retry;
-  a.ttl = ttl;
-  return a;
-}
-
-std::string AddSync(Sim& c, int at, const AddJobArgs& args, std::shared_ptr<TestReplWaiter> waiter) {
-  JobId id;
-  Result<const Job*> job = c[at].AddJob(args, std::move(waiter), &id);
-  EXPECT_TRUE(job.ok());
-  return id.ToString();
-}
 
 size_t CountType(const std::vector<JobMessage>& ms, JobMsg type) {
   return static_cast<size_t>(std::count_if(ms.begin(), ms.end(), [type](const JobMessage& m) { return m.type == type; }));
@@ -552,11 +542,7 @@ TEST(JournalClusterTest, ExternalReplicationJournalsNothingOnTheOrigin) {
 
 TEST(JournalClusterTest, AckJournalsDelJobOnEveryNodeOnce) {
   Sim c(2);
-  auto waiter = std::make_shared<TestReplWaiter>();
-  const std::string id = AddSync(c, 0, Args(2), waiter);
-  c.DeliverAll();
-  c.journal(0).Clear();
-  c.journal(1).Clear();
+  const std::string id = c.ReplicatedJob();
   EXPECT_TRUE(c[0].Ack(id));
   EXPECT_EQ(c.journal(0).Trace(), std::vector<std::string>{D(id)});
   EXPECT_TRUE(c.journal(1).events.empty());
@@ -568,11 +554,7 @@ TEST(JournalClusterTest, AckJournalsDelJobOnEveryNodeOnce) {
 
 TEST(JournalClusterTest, FastAckJournalsDelJobHereAndOnThePeerThatGetsDelJob) {
   Sim c(2);
-  auto waiter = std::make_shared<TestReplWaiter>();
-  const std::string id = AddSync(c, 0, Args(2), waiter);
-  c.DeliverAll();
-  c.journal(0).Clear();
-  c.journal(1).Clear();
+  const std::string id = c.ReplicatedJob();
   EXPECT_TRUE(c[1].FastAck(id));
   EXPECT_EQ(c.journal(1).Trace(), std::vector<std::string>{D(id)});
   c.DeliverAll();
