@@ -1135,6 +1135,14 @@ class AofFileTest : public ::testing::Test {
     records_ = f.records;
     bytes_ = ReadFile(AofPath(server));
   }
+  // Writes `bytes` as the AOF and restarts: the server must refuse it, naming `offset`.
+  void ExpectRefusedAt(ServerProcess& server, const std::string& bytes, uint64_t offset) {
+    WriteFile(AofPath(server), bytes);
+    EXPECT_EQ(RestartExpectingExit(server), "exit 1");
+    EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " + std::to_string(offset)),
+              std::string::npos)
+        << server.log();
+  }
   std::vector<AofRecord> records_;
   std::string bytes_;
 };
@@ -1194,29 +1202,16 @@ TEST_F(AofFileTest, DamagedRecordInTheMiddleIsFatal) {
   ASSERT_NO_FATAL_FAILURE(MakeFile(server, &ids));
   std::string bytes = bytes_;
   bytes[records_[1].offset + 16 + 30] ^= 0x01;  // in the payload of the second record
-  WriteFile(AofPath(server), bytes);
-  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
-  EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
-                              std::to_string(records_[1].offset)),
-            std::string::npos)
-      << server.log();
+  ExpectRefusedAt(server, bytes, records_[1].offset);
   EXPECT_EQ(ReadFile(AofPath(server)), bytes);
 
   // A damaged record header too.
   bytes = bytes_;
   bytes[records_[0].offset + 2] ^= 0x40;
-  WriteFile(AofPath(server), bytes);
-  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
-  EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
-                              std::to_string(records_[0].offset)),
-            std::string::npos)
-      << server.log();
+  ExpectRefusedAt(server, bytes, records_[0].offset);
 
   // Not an AOF at all.
-  WriteFile(AofPath(server), "This is not an append-only file, not even Disque's.\n");
-  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
-  EXPECT_NE(server.log().find("Bad file format reading the append only file at offset 0"), std::string::npos)
-      << server.log();
+  ExpectRefusedAt(server, "This is not an append-only file, not even Disque's.\n", 0);
 }
 
 // A flipped byte in the last record's payload cannot be told from a torn write: it is
@@ -1257,12 +1252,7 @@ TEST_F(AofFileTest, DisqueRespAofIsLoadedAndConverted) {
   std::string damaged = Multibulk({"LOADJOB", records_[0].payload}) + Multibulk({"SET", "k"}) +
                         Multibulk({"LOADJOB", records_[1].payload});
   ASSERT_NE(server.Stop(SIGKILL), -1);
-  WriteFile(AofPath(server), damaged);
-  EXPECT_EQ(RestartExpectingExit(server), "exit 1");
-  EXPECT_NE(server.log().find("Bad file format reading the append only file at offset " +
-                              std::to_string(Multibulk({"LOADJOB", records_[0].payload}).size())),
-            std::string::npos)
-      << server.log();
+  ExpectRefusedAt(server, damaged, Multibulk({"LOADJOB", records_[0].payload}).size());
   EXPECT_NE(server.log().find("SET"), std::string::npos) << "names the command";
 }
 
