@@ -81,7 +81,6 @@ Status AofWriter::Open(const std::string& path, config::AppendFsync policy) {
   std::lock_guard lock(mu_);
   policy_.store(policy);
   file_ = std::move(file);
-  path_ = path;
   file_size_ = base_size_ = size;
   open_.store(true);
   return Status::Ok();
@@ -316,7 +315,6 @@ void AofWriter::DoFinish(std::unique_lock<std::mutex>& lock) {
     if (adopt) {
       pending_.erase(0, captured_pending);
       file_ = std::move(temp);
-      path_ = req.path;
       file_size_ = base_size_ = size;
       dirty_ = false;
       open_.store(true);

@@ -203,7 +203,7 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
   Status result = Status::Ok();
   uint64_t records = 0;
   bool done = false;
-  while (!done && !Interrupted()) {
+  while (!done) {
     switch (reader.Next()) {
       case persist::AofReader::Outcome::kRecord: {
         ++records;
@@ -230,7 +230,12 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
         const int shard_id = engine::SlotOfJobIdText(op.record.id) % shards;
         batches[static_cast<size_t>(shard_id)].push_back(std::move(op));
         if (batches[static_cast<size_t>(shard_id)].size() >= kLoadBatch) flush(shard_id);
-        if ((records & 1023) == 0) loading_loaded_bytes_.store(reader.valid_end());
+        if ((records & 1023) == 0) {
+          // Progress for INFO, and a SHUTDOWN meanwhile (not per record: each check
+          // locks every shard's scheduler).
+          loading_loaded_bytes_.store(reader.valid_end());
+          done = Interrupted();
+        }
         break;
       }
       case persist::AofReader::Outcome::kEnd:
@@ -286,9 +291,7 @@ void Persistence::Stop() {
 
 // ---------------------------------------------------------------------------- rewrite
 
-Persistence::RewriteStart Persistence::StartRewrite() {
-  return StartRewriteThread(false) ? RewriteStart::kStarted : RewriteStart::kAlreadyRunning;
-}
+bool Persistence::StartRewrite() { return StartRewriteThread(false); }
 
 bool Persistence::StartRewriteThread(bool turning_on) {
   std::lock_guard lock(rewrite_mu_);

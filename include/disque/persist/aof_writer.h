@@ -135,7 +135,6 @@ class AofWriter {
   std::condition_variable done_cv_;  // wakes callers of Close / FinishRewrite
   std::condition_variable sync_cv_;  // wakes the syncer thread (only to stop)
   std::shared_ptr<File> file_;       // null while closed
-  std::string path_;
   std::string pending_;              // appended, not written
   uint64_t appended_ = 0;            // stream position after pending_
   uint64_t file_size_ = 0;

@@ -71,9 +71,8 @@ class Persistence {
   // The errno of the last failed write (-MISCONF), or 0.
   int write_error() const { return state() == AofState::kOff ? 0 : writer_.last_write_errno(); }
 
-  // BGREWRITEAOF and the automatic rewrite.
-  enum class RewriteStart { kStarted, kAlreadyRunning, kFailed };
-  RewriteStart StartRewrite();
+  // BGREWRITEAOF and the automatic rewrite: false if a rewrite is already running.
+  bool StartRewrite();
   // SHUTDOWN REWRITE-AOF: a complete rewrite, waited for. True on success.
   asio::awaitable<bool> RewriteAndWait();
   // CONFIG SET appendonly yes|no, called with the new value before it is published.
