@@ -106,9 +106,13 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   // CLIENT PAUSE: hold every command until the pause ends. Waits in slices so that a
   // pause extended meanwhile is honoured and a client closed meanwhile (CLIENT KILL,
   // shutdown) never runs its command.
-  while (!conn_.closed()) {
+  // paused_until_ms is 0 when no pause is pending, so commands read no clock here.
+  while (shard_.paused_until_ms() != 0 && !conn_.closed()) {
     const int64_t remaining = shard_.paused_until_ms() - NowMs();
-    if (remaining <= 0) break;
+    if (remaining <= 0) {
+      shard_.set_paused_until_ms(0);
+      break;
+    }
     asio::steady_timer timer(shard_.context());
     timer.expires_after(std::chrono::milliseconds(std::min<int64_t>(remaining, 100)));
     asio::error_code ec;
@@ -120,7 +124,6 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   skip_current_ = skip_next_;
   skip_next_ = false;
   co_await Dispatch(args);
-  last_interaction_ms_ = NowMs();
 
   // CLIENT REPLY OFF drops every reply, errors and its own +OK included; SKIP drops its
   // own reply and the next request's, whatever that request turns out to be.

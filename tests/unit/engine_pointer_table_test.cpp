@@ -1,0 +1,118 @@
+// PointerTable: lookups through the hash tag, deletion with backward shift, and the
+// scan cursor's exactly-once guarantee across resizes.
+
+#include "disque/engine/pointer_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace disque::engine {
+namespace {
+
+struct Item {
+  uint64_t hash;
+  int value;
+};
+
+struct ItemTraits {
+  static uint64_t Hash(const Item& item) { return item.hash; }
+};
+
+using Table = PointerTable<Item, ItemTraits>;
+
+Item* FindIn(const Table& table, const Item& probe) {
+  return table.Find(probe.hash, [&probe](const Item& item) { return item.value == probe.value; });
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finalizer: well-mixed test hashes
+  x += 0x9e3779b97f4a7c15;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+
+TEST(PointerTableTest, FindsEveryItemThroughGrowthAndShrink) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table table;
+  for (int i = 0; i < 5000; ++i) {
+    items.push_back(std::make_unique<Item>(Item{Mix(i), i}));
+    table.Insert(items.back().get());
+  }
+  EXPECT_EQ(table.size(), 5000u);
+  for (const auto& item : items) EXPECT_EQ(FindIn(table, *item), item.get());
+  const Item absent{Mix(99999), 99999};
+  EXPECT_EQ(FindIn(table, absent), nullptr);
+
+  const size_t grown = table.capacity();
+  for (int i = 0; i < 5000; ++i) {
+    if (i % 10 != 0) {
+      EXPECT_TRUE(table.Erase(items[i].get()));
+    }
+  }
+  EXPECT_FALSE(table.Erase(items[1].get()));
+  EXPECT_EQ(table.size(), 500u);
+  for (int i = 0; i < 5000; ++i) EXPECT_EQ(FindIn(table, *items[i]), i % 10 ? nullptr : items[i].get()) << i;
+  EXPECT_LT(table.capacity(), grown);  // shrank after the deletions
+}
+
+// Items whose hashes share the tag bits, or the whole hash, are told apart by `match`.
+TEST(PointerTableTest, SameTagOrSameHashIsResolvedByTheMatch) {
+  Item a{0x1234'0000'0000'abcd, 1}, b{0x5678'0000'0000'abcd, 2}, c{0x1234'0000'0000'abcd, 3};
+  Table table;
+  for (Item* item : {&a, &b, &c}) table.Insert(item);
+  EXPECT_EQ(FindIn(table, a), &a);
+  EXPECT_EQ(FindIn(table, b), &b);
+  EXPECT_EQ(FindIn(table, c), &c);
+  // Same hash and tag, no such value: the probe run is walked to its end.
+  EXPECT_EQ(FindIn(table, Item{a.hash, 4}), nullptr);
+  EXPECT_TRUE(table.Erase(&a));
+  EXPECT_EQ(FindIn(table, c), &c);
+  EXPECT_EQ(FindIn(table, a), nullptr);
+}
+
+TEST(PointerTableTest, ScanReportsEachItemOnceAcrossResizes) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table table;
+  for (int i = 0; i < 300; ++i) {
+    items.push_back(std::make_unique<Item>(Item{Mix(i), i}));
+    table.Insert(items.back().get());
+  }
+  std::multiset<int> seen;
+  uint64_t cursor = 0;
+  int calls = 0;
+  int next = 300;
+  do {
+    cursor = table.ScanBucket(cursor, [&seen](const Item* item) { seen.insert(item->value); });
+    // Grow the table between calls: the cursor stays exact.
+    if (++calls % 5 == 0 && next < 1300) {
+      for (int k = 0; k < 200; ++k, ++next) {
+        items.push_back(std::make_unique<Item>(Item{Mix(next), next}));
+        table.Insert(items.back().get());
+      }
+    }
+  } while (cursor != Table::kScanEnd);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(seen.count(i), 1u) << i;
+}
+
+TEST(PointerTableTest, RandomAndForEachSeeBarePointers) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table table;
+  EXPECT_EQ(table.Random(7), nullptr);
+  std::set<const Item*> all;
+  for (int i = 0; i < 100; ++i) {
+    items.push_back(std::make_unique<Item>(Item{Mix(i), i}));
+    table.Insert(items.back().get());
+    all.insert(items.back().get());
+  }
+  std::set<const Item*> each;
+  table.ForEach([&each](const Item* item) { each.insert(item); });
+  EXPECT_EQ(each, all);
+  for (uint64_t r = 0; r < 50; ++r) EXPECT_TRUE(all.count(table.Random(Mix(r))));
+}
+
+}  // namespace
+}  // namespace disque::engine
