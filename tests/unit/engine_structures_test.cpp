@@ -1,6 +1,8 @@
-// PointerTable: lookups through the hash tag, deletion with backward shift, and the
-// scan cursor's exactly-once guarantee across resizes.
+// The engine's intrusive structures. PointerTable: lookups through the hash tag,
+// deletion with backward shift, and the scan cursor's exactly-once guarantee across
+// resizes. IndexedHeap: order, positions, and memory returned when it drains.
 
+#include "disque/engine/indexed_heap.h"
 #include "disque/engine/pointer_table.h"
 
 #include <gtest/gtest.h>
@@ -112,6 +114,41 @@ TEST(PointerTableTest, RandomAndForEachSeeBarePointers) {
   table.ForEach([&each](const Item* item) { each.insert(item); });
   EXPECT_EQ(each, all);
   for (uint64_t r = 0; r < 50; ++r) EXPECT_TRUE(all.count(table.Random(Mix(r))));
+}
+
+struct Timer {
+  int64_t when;
+  uint32_t pos = kNotInHeap;
+};
+
+struct TimerOrder {
+  bool operator()(const Timer* a, const Timer* b) const { return a->when < b->when; }
+};
+
+using TimerHeap = IndexedHeap<Timer, &Timer::pos, TimerOrder>;
+
+TEST(IndexedHeapTest, PopsInOrderAndGivesMemoryBackWhenItDrains) {
+  std::vector<Timer> timers(20000);
+  TimerHeap heap;
+  for (size_t i = 0; i < timers.size(); ++i) {
+    timers[i].when = static_cast<int64_t>(Mix(i) % 1000000);
+    heap.Push(&timers[i]);
+  }
+  const size_t full = heap.items().capacity();
+  // Erase from the middle (by position), then pop the rest in order.
+  for (size_t i = 0; i < timers.size(); i += 3) heap.Erase(&timers[i]);
+  for (size_t i = 0; i < timers.size(); i += 3) EXPECT_FALSE(TimerHeap::Contains(&timers[i]));
+  int64_t last = -1;
+  size_t popped = 0;
+  while (!heap.empty()) {
+    const Timer* t = heap.Pop();
+    EXPECT_GE(t->when, last);
+    EXPECT_EQ(t->pos, kNotInHeap);
+    last = t->when;
+    ++popped;
+  }
+  EXPECT_EQ(popped, timers.size() - (timers.size() + 2) / 3);
+  EXPECT_LT(heap.items().capacity(), full / 8);
 }
 
 }  // namespace
