@@ -65,6 +65,7 @@ chaos: build
 bench: build
 	./build/bench/resp_bench
 	./build/bench/engine_bench
+	./build/bench/structures_bench
 	bench/aof/aof_bench.sh build/disque-server
 
 # libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt). Each run starts from a copy of

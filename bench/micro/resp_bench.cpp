@@ -1,5 +1,6 @@
 // Micro benchmarks of the RESP layer: the parser over a pipelined buffer and over one big
-// bulk (whole, and arriving in socket-sized pieces), and the reply writer.
+// bulk (whole, and arriving in socket-sized pieces), and the reply writer, for a mix of
+// replies and for the two replies of the job hot path (ADDJOB's job ID, GETJOB's jobs).
 
 #include <benchmark/benchmark.h>
 
@@ -7,6 +8,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "disque/resp/parser.h"
 #include "disque/resp/writer.h"
@@ -44,6 +46,29 @@ void BM_ParsePipelinedMultibulk(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(buf.size()));
 }
 BENCHMARK(BM_ParsePipelinedMultibulk)->Arg(1)->Arg(100)->Arg(1000);
+
+// A producer's pipeline: range(0) ADDJOB commands with a 100-byte body in one read
+// buffer, the common shape of a batched producer. Per command: the count line and four
+// bulks (the body is a view, never copied here).
+void BM_ParsePipelinedAddJob(benchmark::State& state) {
+  const std::string body(100, 'b');
+  const std::string one = Multibulk({"ADDJOB", "orders", body, "0"});
+  std::string buf;
+  for (int64_t i = 0; i < state.range(0); ++i) buf += one;
+  RequestParser parser;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string_view rest = buf;
+    while (parser.Parse(rest) == RequestParser::Result::kRequest) {
+      bytes += parser.args()[2].size();
+      rest.remove_prefix(parser.consumed());
+    }
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(buf.size()));
+}
+BENCHMARK(BM_ParsePipelinedAddJob)->Arg(32);
 
 void BM_ParsePipelinedInline(benchmark::State& state) {
   std::string buf;
@@ -108,6 +133,113 @@ void BM_WriteReplies(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(out.size()));
 }
 BENCHMARK(BM_WriteReplies);
+
+constexpr std::string_view kJobId = "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1";
+constexpr int kReplies = 32;  // one pipelined batch
+
+// ADDJOB's reply, the job ID as a status (+D-...), 32 to a batch: once per job produced.
+void BM_WriteJobIdStatus(benchmark::State& state) {
+  std::string out;
+  ReplyWriter writer(out);
+  for (auto _ : state) {
+    out.clear();
+    for (int i = 0; i < kReplies; ++i) writer.Status(kJobId);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kReplies);
+}
+BENCHMARK(BM_WriteJobIdStatus);
+
+// The same replies as the ADDJOB handler writes them today, Status(id.ToString()): a
+// 40-byte std::string (past the small-string buffer, so a heap allocation) per reply.
+void BM_WriteJobIdStatusViaString(benchmark::State& state) {
+  std::string out;
+  ReplyWriter writer(out);
+  for (auto _ : state) {
+    out.clear();
+    for (int i = 0; i < kReplies; ++i) {
+      const std::string id(kJobId);
+      writer.Status(id);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kReplies);
+}
+BENCHMARK(BM_WriteJobIdStatusViaString);
+
+// The job ID as a bulk ($40), as in GETJOB's entries, JSCAN and the module's ADDJOB.
+void BM_WriteJobIdBulk(benchmark::State& state) {
+  std::string out;
+  ReplyWriter writer(out);
+  for (auto _ : state) {
+    out.clear();
+    for (int i = 0; i < kReplies; ++i) writer.Bulk(kJobId);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kReplies);
+}
+BENCHMARK(BM_WriteJobIdBulk);
+
+// One job of a GETJOB reply: [queue, id, body] or, WITHCOUNTERS, the counters as well.
+void WriteJob(ReplyWriter& writer, std::string_view body, bool withcounters) {
+  writer.ArrayHeader(withcounters ? 7 : 3);
+  writer.Bulk("orders");
+  writer.Bulk(kJobId);
+  writer.Bulk(body);
+  if (withcounters) {
+    writer.Bulk("nacks");
+    writer.Integer(0);
+    writer.Bulk("additional-deliveries");
+    writer.Integer(1);
+  }
+}
+
+// A GETJOB reply of range(0) jobs (COUNT) with 100-byte bodies, range(1): WITHCOUNTERS,
+// written straight into the output buffer: the consumer's reply, once per job consumed.
+void BM_WriteGetJobReply(benchmark::State& state) {
+  const std::string body(100, 'b');
+  const auto count = static_cast<size_t>(state.range(0));
+  const bool withcounters = state.range(1) != 0;
+  std::string out;
+  ReplyWriter writer(out);
+  for (auto _ : state) {
+    out.clear();
+    writer.ArrayHeader(count);
+    for (size_t i = 0; i < count; ++i) WriteJob(writer, body, withcounters);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(out.size()));
+}
+BENCHMARK(BM_WriteGetJobReply)->Args({1, 0})->Args({32, 0})->Args({32, 1});
+
+// The same reply built the way the GETJOB handler does it today: each job formatted into
+// a std::string of its own on the queue's shard (FetchJobs), then copied in with Raw.
+// The difference with BM_WriteGetJobReply is the cost of that staging.
+void BM_WriteGetJobReplyViaStrings(benchmark::State& state) {
+  const std::string body(100, 'b');
+  const auto count = static_cast<size_t>(state.range(0));
+  const bool withcounters = state.range(1) != 0;
+  std::string out;
+  ReplyWriter writer(out);
+  std::vector<std::string> jobs;
+  for (auto _ : state) {
+    out.clear();
+    jobs.clear();
+    for (size_t i = 0; i < count; ++i) {
+      std::string s;
+      ReplyWriter w(s);
+      WriteJob(w, body, withcounters);
+      jobs.push_back(std::move(s));
+    }
+    writer.ArrayHeader(jobs.size());
+    for (const std::string& job : jobs) writer.Raw(job);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(out.size()));
+}
+BENCHMARK(BM_WriteGetJobReplyViaStrings)->Args({1, 0})->Args({32, 0})->Args({32, 1});
 
 }  // namespace
 }  // namespace disque::resp
