@@ -299,11 +299,14 @@ void Engine::Reschedule(Job& job) {
     wake = std::min(wake, t);
   }
   if (job.state == JobState::kAcked && job.qtime_ms != 0) wake = std::min(wake, job.qtime_ms);  // next GC
-  job.awake_ms = wake;
+  SetWake(job, wake);
+}
+
+void Engine::SetWake(Job& job, int64_t wake_ms) {
   if (JobSchedule::Contains(&job)) {
-    schedule_.Update(&job);
+    schedule_.Update({wake_ms, &job});
   } else {
-    schedule_.Push(&job);
+    schedule_.Push({wake_ms, &job});
   }
 }
 
@@ -355,8 +358,8 @@ void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>&
   if (q == nullptr || count == 0 || q->jobs.empty()) return;
   const auto& heap = q->jobs.items();
   if (count > 0) {
-    // The k smallest of a binary heap in order, in O(k log k): expand a frontier of
-    // heap positions, smallest first.
+    // The k smallest of the heap in order, in O(k log k): expand a frontier of heap
+    // positions, smallest first.
     auto greater = [&heap](uint32_t a, uint32_t b) { return JobQueueOrder()(heap[b], heap[a]); };
     std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> frontier(greater);
     frontier.push(0);
@@ -364,8 +367,9 @@ void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>&
       const uint32_t i = frontier.top();
       frontier.pop();
       out.push_back(heap[i]);
-      for (uint32_t c : {2 * i + 1, 2 * i + 2}) {
-        if (c < heap.size()) frontier.push(c);
+      const uint64_t first = uint64_t{JobQueueHeap::kArity} * i + 1;
+      for (uint64_t c = first; c < first + JobQueueHeap::kArity && c < heap.size(); ++c) {
+        frontier.push(static_cast<uint32_t>(c));
       }
     }
   } else {
@@ -440,8 +444,8 @@ void Engine::ProcessTimers() {
   const int64_t now = NowMs();
   const int64_t now_s = now / 1000;
   for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
+    if (schedule_.top_slot().key > now) break;
     Job* job = schedule_.top();
-    if (job->awake_ms > now) break;
     if (static_cast<int64_t>(job->etime) <= now_s) {
       // Expired: every node expires its own copy, so nothing is sent, except for a job
       // still waiting for replication (its client is told, the copies deleted).
@@ -480,15 +484,12 @@ void Engine::ProcessTimers() {
     // Whatever happened, the job must leave the due part of the schedule.
     if (Find(job->id) == job) {
       Reschedule(*job);
-      if (job->awake_ms <= now) {
-        job->awake_ms = now + 1;
-        schedule_.Update(job);
-      }
+      if (schedule_.SlotOf(job).key <= now) SetWake(*job, now + 1);
     }
   }
 }
 
-int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top()->awake_ms; }
+int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top_slot().key; }
 
 bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms) const {
   return q.jobs.empty() && q.waiters.empty() && q.pause == 0 && now_ms - q.atime_ms >= max_idle_ms;
@@ -628,7 +629,7 @@ std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
 
 std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {
   if (!JobSchedule::Contains(&job)) return std::nullopt;
-  return std::max<int64_t>(0, job.awake_ms - NowMs());
+  return std::max<int64_t>(0, schedule_.SlotOf(&job).key - NowMs());
 }
 
 int64_t Engine::TtlLeft(const Job& job) const {

@@ -1,25 +1,28 @@
 #include "disque/engine/job_id.h"
 
+#include <array>
+#include <string_view>
+
 namespace disque::engine {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int HexValue(char c) {  // canonical (lowercase) only
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// Character -> digit value, -1 for characters outside the alphabet. Tables, not
+// branches: the branches of a range test mispredict when every parsed ID differs, which
+// made parsing three times slower on real traffic than on one repeated ID.
+struct DigitTable {
+  std::array<int8_t, 256> value{};
+  constexpr explicit DigitTable(std::string_view alphabet) {
+    value.fill(-1);
+    for (size_t i = 0; i < alphabet.size(); ++i) value[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
+  }
+  int operator()(char c) const { return value[static_cast<uint8_t>(c)]; }
+};
 
-int Base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
+constexpr DigitTable HexValue{std::string_view(kHex, 16)};  // canonical (lowercase) only
+constexpr DigitTable Base64Value{std::string_view(kBase64, 64)};
 
 void FormatHex(const uint8_t* in, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i) {

@@ -125,30 +125,55 @@ struct TimerOrder {
   bool operator()(const Timer* a, const Timer* b) const { return a->when < b->when; }
 };
 
-using TimerHeap = IndexedHeap<Timer, &Timer::pos, TimerOrder>;
+// The same heap both ways: ordered through the elements, and by keys in the array.
+using ElementHeap = IndexedHeap<Timer, &Timer::pos, ByElement<Timer, TimerOrder>>;
+using KeyedHeap = IndexedHeap<Timer, &Timer::pos, ByKey<Timer>>;
 
-TEST(IndexedHeapTest, PopsInOrderAndGivesMemoryBackWhenItDrains) {
+ElementHeap::Slot SlotFor(ElementHeap&, Timer* t) { return t; }
+KeyedHeap::Slot SlotFor(KeyedHeap&, Timer* t) { return {t->when, t}; }
+
+template <typename Heap>
+class IndexedHeapTest : public ::testing::Test {};
+using HeapTypes = ::testing::Types<ElementHeap, KeyedHeap>;
+TYPED_TEST_SUITE(IndexedHeapTest, HeapTypes);
+
+TYPED_TEST(IndexedHeapTest, PopsInOrderAfterUpdatesAndErasures) {
   std::vector<Timer> timers(20000);
-  TimerHeap heap;
+  TypeParam heap;
   for (size_t i = 0; i < timers.size(); ++i) {
     timers[i].when = static_cast<int64_t>(Mix(i) % 1000000);
-    heap.Push(&timers[i]);
+    heap.Push(SlotFor(heap, &timers[i]));
   }
   const size_t full = heap.items().capacity();
-  // Erase from the middle (by position), then pop the rest in order.
+  // Re-key a third of the elements (earlier and later), erase another third.
+  for (size_t i = 1; i < timers.size(); i += 3) {
+    timers[i].when = static_cast<int64_t>(Mix(i + 7) % 1000000);
+    heap.Update(SlotFor(heap, &timers[i]));
+  }
   for (size_t i = 0; i < timers.size(); i += 3) heap.Erase(&timers[i]);
-  for (size_t i = 0; i < timers.size(); i += 3) EXPECT_FALSE(TimerHeap::Contains(&timers[i]));
+  for (size_t i = 0; i < timers.size(); i += 3) EXPECT_FALSE(TypeParam::Contains(&timers[i]));
   int64_t last = -1;
   size_t popped = 0;
   while (!heap.empty()) {
-    const Timer* t = heap.Pop();
+    Timer* t = heap.Pop();
     EXPECT_GE(t->when, last);
     EXPECT_EQ(t->pos, kNotInHeap);
     last = t->when;
     ++popped;
   }
   EXPECT_EQ(popped, timers.size() - (timers.size() + 2) / 3);
+  // Drained: the array's memory was given back.
   EXPECT_LT(heap.items().capacity(), full / 8);
+}
+
+TEST(IndexedHeapKeyTest, SlotOfReportsTheKeyOfAnyElement) {
+  std::vector<Timer> timers(100);
+  KeyedHeap heap;
+  for (size_t i = 0; i < timers.size(); ++i) heap.Push({static_cast<int64_t>(Mix(i) % 1000), &timers[i]});
+  for (size_t i = 0; i < timers.size(); ++i) EXPECT_EQ(heap.SlotOf(&timers[i]).key, static_cast<int64_t>(Mix(i) % 1000));
+  heap.Update({-5, &timers[42]});
+  EXPECT_EQ(heap.top(), &timers[42]);
+  EXPECT_EQ(heap.top_slot().key, -5);
 }
 
 }  // namespace

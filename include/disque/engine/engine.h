@@ -308,6 +308,8 @@ class Engine {
   void ServeWaiters(Queue& q);
   // Recomputes the schedule key and places the job in the schedule.
   void Reschedule(Job& job);
+  // Puts the job in the schedule, or moves it there, at `wake_ms`.
+  void SetWake(Job& job, int64_t wake_ms);
   void SetRequeueTime(Job& job, int64_t now_ms);
   // Deletes a job; an active or queued one is reported to the journal (DelJob).
   void DeleteJob(Job* job);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -8,31 +10,70 @@ namespace disque::engine {
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
 
-// A binary min-heap of pointers whose elements know their own position (the member
-// `Pos`), so an element is removed or re-keyed in O(log n) without a search. Used for a
-// queue's jobs (ordered by ctime, then ID) and for a shard's schedule (ordered by wake-up
-// time): 8 bytes per element in the array plus 4 in the element, no per-element node.
+// Heap orders: what the heap array holds and how two of its slots compare.
 //
-// Invariant: for every i, items_[i]->*Pos == i, and Less(items_[i], items_[parent(i)]) is
-// false. An element not in the heap has Pos == kNotInHeap.
-template <typename T, uint32_t T::*Pos, typename Less>
+// ByElement<T, Less>: the slot is the pointer and Less compares the elements themselves.
+// Every compare dereferences two elements, which is fine for a heap that is mostly
+// touched at its top (a queue: pushes at the end of ctime order, pops at the head).
+template <typename T, typename Less>
+struct ByElement {
+  using Slot = T*;
+  static T* Item(Slot slot) { return slot; }
+  static bool Before(Slot a, Slot b) { return Less()(a, b); }
+};
+
+// ByKey<T>: the slot is {key, pointer}, ordered by the key alone, so sifting touches
+// the array only. For a heap whose elements are scattered in memory and fired from
+// everywhere in it (the schedule of a million jobs): with the key inside the job, every
+// level of a sift was a cache miss, and firing a timer cost 65 times more at 1M jobs
+// than at 1 (bench/micro/structures_bench.cpp).
+template <typename T>
+struct ByKey {
+  struct Slot {
+    int64_t key;
+    T* item;
+  };
+  static T* Item(const Slot& slot) { return slot.item; }
+  static bool Before(const Slot& a, const Slot& b) { return a.key < b.key; }
+};
+
+// A 4-ary min-heap whose elements know their own position (the member `Pos`), so an
+// element is removed or re-keyed in O(log n) without a search. Used for a queue's jobs
+// (ByElement, ordered by ctime then ID: 8 bytes per element in the array) and for a
+// shard's schedule (ByKey, ordered by wake-up time: 16 bytes), plus 4 bytes in the
+// element; no per-element node. Four children per node halve the depth of a binary
+// heap: a sift moves half as many elements, and each move writes the moved element's
+// position (a cache miss when elements are scattered); the four keys compared at each
+// level of a ByKey heap share one 64-byte line.
+//
+// Invariant: for every i, Item(slots_[i])->*Pos == i, and Before(slots_[i],
+// slots_[(i - 1) / 4]) is false. An element not in the heap has Pos == kNotInHeap.
+template <typename T, uint32_t T::*Pos, typename Order>
 class IndexedHeap {
  public:
-  bool empty() const { return items_.empty(); }
-  size_t size() const { return items_.size(); }
-  T* top() const { return items_.front(); }
-  // The array in heap order (for peeking and scans; not sorted).
-  const std::vector<T*>& items() const { return items_; }
-  static bool Contains(const T* item) { return item->*Pos != kNotInHeap; }
+  using Slot = typename Order::Slot;
+  // Children of position i: kArity * i + 1 ... kArity * i + kArity.
+  static constexpr uint32_t kArity = 4;
 
-  void Push(T* item) {
-    item->*Pos = static_cast<uint32_t>(items_.size());
-    items_.push_back(item);
+  bool empty() const { return slots_.empty(); }
+  size_t size() const { return slots_.size(); }
+  T* top() const { return Order::Item(slots_.front()); }
+  const Slot& top_slot() const { return slots_.front(); }
+  // The array in heap order (for peeking and scans; not sorted).
+  const std::vector<Slot>& items() const { return slots_; }
+  static bool Contains(const T* item) { return item->*Pos != kNotInHeap; }
+  // The slot of an element in the heap (its key, for ByKey).
+  const Slot& SlotOf(const T* item) const { return slots_[item->*Pos]; }
+
+  void Push(Slot slot) {
+    T* item = Order::Item(slot);
+    item->*Pos = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(slot);
     SiftUp(item->*Pos);
   }
 
   T* Pop() {
-    T* item = items_.front();
+    T* item = top();
     Erase(item);
     return item;
   }
@@ -40,62 +81,77 @@ class IndexedHeap {
   void Erase(T* item) {
     const uint32_t i = item->*Pos;
     item->*Pos = kNotInHeap;
-    T* last = items_.back();
-    items_.pop_back();
-    if (last == item) return;
-    items_[i] = last;
-    last->*Pos = i;
+    const Slot last = slots_.back();
+    slots_.pop_back();
+    // Memory comes back when a big heap drains (a million acked jobs leave 8 MB of
+    // capacity otherwise); a quarter keeps push/erase near the boundary amortized O(1).
+    if (slots_.capacity() > kShrinkAbove && slots_.size() < slots_.capacity() / 4) slots_.shrink_to_fit();
+    if (Order::Item(last) == item) return;
+    slots_[i] = last;
+    Order::Item(last)->*Pos = i;
     Fix(i);
   }
 
-  // Restores the order after the key of `item` (in the heap) changed.
-  void Update(T* item) { Fix(item->*Pos); }
+  // Restores the order after an element's key changed: ByElement, the element itself
+  // changed (pass the pointer); ByKey, the new key comes in the slot.
+  void Update(Slot slot) {
+    const uint32_t i = Order::Item(slot)->*Pos;
+    slots_[i] = slot;
+    Fix(i);
+  }
 
   void Clear() {
-    for (T* item : items_) item->*Pos = kNotInHeap;
-    items_.clear();
-    items_.shrink_to_fit();
+    for (const Slot& slot : slots_) Order::Item(slot)->*Pos = kNotInHeap;
+    slots_.clear();
+    slots_.shrink_to_fit();
   }
 
  private:
+  static constexpr size_t kShrinkAbove = 1024;
+
   void Fix(uint32_t i) {
-    if (i > 0 && Less()(items_[i], items_[(i - 1) / 2])) {
+    if (i > 0 && Order::Before(slots_[i], slots_[(i - 1) / kArity])) {
       SiftUp(i);
     } else {
       SiftDown(i);
     }
   }
 
+  void Place(uint32_t i, const Slot& slot) {
+    slots_[i] = slot;
+    Order::Item(slot)->*Pos = i;
+  }
+
   void SiftUp(uint32_t i) {
-    T* item = items_[i];
+    const Slot slot = slots_[i];
     while (i > 0) {
-      const uint32_t parent = (i - 1) / 2;
-      if (!Less()(item, items_[parent])) break;
-      items_[i] = items_[parent];
-      items_[i]->*Pos = i;
+      const uint32_t parent = (i - 1) / kArity;
+      if (!Order::Before(slot, slots_[parent])) break;
+      Place(i, slots_[parent]);
       i = parent;
     }
-    items_[i] = item;
-    item->*Pos = i;
+    Place(i, slot);
   }
 
   void SiftDown(uint32_t i) {
-    T* item = items_[i];
-    const auto n = static_cast<uint32_t>(items_.size());
+    const Slot slot = slots_[i];
+    const auto n = static_cast<uint32_t>(slots_.size());
     while (true) {
-      uint32_t child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && Less()(items_[child + 1], items_[child])) ++child;
-      if (!Less()(items_[child], item)) break;
-      items_[i] = items_[child];
-      items_[i]->*Pos = i;
+      const uint64_t first = uint64_t{kArity} * i + 1;
+      if (first >= n) break;
+      auto child = static_cast<uint32_t>(first);
+      const auto last = static_cast<uint32_t>(std::min<uint64_t>(first + kArity, n));
+      for (uint32_t c = child + 1; c < last; ++c) {
+        if (Order::Before(slots_[c], slots_[child])) child = c;
+      }
+      if (!Order::Before(slots_[child], slot)) break;
+      Place(i, slots_[child]);
       i = child;
     }
-    items_[i] = item;
-    item->*Pos = i;
+    Place(i, slot);
   }
 
-  std::vector<T*> items_;
+  std::vector<Slot> slots_;
 };
 
 }  // namespace disque::engine

@@ -45,7 +45,6 @@ struct Job {
   // Active or queued: next (re)queue attempt, unix ms; 0 = never again.
   // Acked: the next garbage-collection attempt.
   int64_t qtime_ms;
-  int64_t awake_ms;        // the schedule key: when the scheduler must look at the job
   uint32_t etime;          // expiry, unix seconds (32-bit: a huge TTL wraps, as in Disque)
   uint32_t delay;          // seconds, as given to ADDJOB
   uint32_t retry;          // seconds; 0 = at most once
@@ -88,11 +87,8 @@ struct JobQueueOrder {
   }
 };
 
-struct JobWakeOrder {
-  bool operator()(const Job* a, const Job* b) const { return a->awake_ms < b->awake_ms; }
-};
-
-using JobQueueHeap = IndexedHeap<Job, &Job::queue_pos, JobQueueOrder>;
-using JobSchedule = IndexedHeap<Job, &Job::timer_pos, JobWakeOrder>;
+using JobQueueHeap = IndexedHeap<Job, &Job::queue_pos, ByElement<Job, JobQueueOrder>>;
+// Keyed by wake-up time, unix ms: when the scheduler must look at the job next.
+using JobSchedule = IndexedHeap<Job, &Job::timer_pos, ByKey<Job>>;
 
 }  // namespace disque::engine
