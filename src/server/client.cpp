@@ -120,19 +120,42 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   }
   if (conn_.closed()) co_return;
 
-  const size_t reply_start = out.size();
+  reply_start_ = out.size();
   skip_current_ = skip_next_;
   skip_next_ = false;
   co_await Dispatch(args);
 
   // CLIENT REPLY OFF drops every reply, errors and its own +OK included; SKIP drops its
   // own reply and the next request's, whatever that request turns out to be.
-  if (reply_mode_ == ReplyMode::kOff || skip_current_) out.resize(reply_start);
+  if (reply_mode_ == ReplyMode::kOff || skip_current_) out.resize(reply_start_);
   if (reply_mode_ == ReplyMode::kSkipNext) {
-    out.resize(reply_start);
+    out.resize(reply_start_);
     reply_mode_ = ReplyMode::kOn;
     skip_next_ = true;
   }
+}
+
+asio::awaitable<void> Client::FlushBeforeBlocking() {
+  std::string& out = conn_.output();
+  if (reply_start_ == 0) co_return;
+  // The earlier replies may claim AOF writes: they go once the AOF has them.
+  if (aof_wait_pos_ != 0) {
+    const uint64_t pos = std::exchange(aof_wait_pos_, 0);
+    co_await shard_.AwaitAof(pos);
+  }
+  // Whatever the running command wrote so far stays for its own reply.
+  std::string current = out.substr(reply_start_);
+  out.resize(reply_start_);
+  if (drop_reply_) out.clear();
+  const size_t n = out.size();
+  const bool written = co_await conn_.Flush();
+  if (!written) {
+    Close();
+    co_return;
+  }
+  shard_.stats().net_output_bytes += n;
+  out = std::move(current);
+  reply_start_ = 0;
 }
 
 void Client::set_reply_mode(ReplyMode mode) {
@@ -200,7 +223,6 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
   }
 
   last_command_ = cmd->name.data();  // table names are static and NUL-terminated
-  const size_t reply_start = out.size();
   const auto start = std::chrono::steady_clock::now();
   CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
   try {
@@ -213,7 +235,7 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
     // A handler that throws has a bug; the client still gets an answer and the server
     // goes on (exceptions never cross the event loop).
     spdlog::warn("Command '{}' failed: {}", cmd->name, e.what());
-    out.resize(reply_start);
+    out.resize(reply_start_);
     writer.Error(std::string("ERR internal error executing '") + std::string(cmd->name) + "': " + e.what());
   }
   const auto usec =

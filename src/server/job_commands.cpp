@@ -305,6 +305,7 @@ asio::awaitable<std::optional<std::string>> WaitParked(CommandContext& ctx, Park
                                                        SteadyClock::time_point deadline) {
   Client& client = ctx.client;
   Shard& home = ctx.shard;
+  co_await client.FlushBeforeBlocking();
   while (!parked.result) {
     // Checked before every wait: the client may have been closed while the shards were
     // still being told about it, when cancelling the timer had no effect.

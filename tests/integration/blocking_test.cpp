@@ -570,6 +570,28 @@ TEST_P(BlockingTest, PipelinedCommandsWaitForTheBlockedGetjob) {
   EXPECT_EQ(conn.Read(Bulk("after").size(), 5000), Bulk("after"));
 }
 
+// The replies of the commands pipelined before a blocking GETJOB are sent when it
+// blocks, not when it returns (Redis and Disque write them before sleeping): a client
+// that pipelines ACKJOB + GETJOB has its ACK answered while it waits for the next job.
+TEST_P(BlockingTest, RepliesBeforeABlockingGetjobAreSentWhileItBlocks) {
+  RedisClient producer(port());
+  RawConnection conn(port());
+  ASSERT_TRUE(producer.connected() && conn.connected());
+  const std::string done = AddJob(producer, "other", "done");
+  // No TIMEOUT: the GETJOB blocks until a job comes, so its earlier replies can only
+  // arrive if they are sent while it blocks.
+  ASSERT_TRUE(conn.Send(Multibulk({"PING"}) + Multibulk({"ACKJOB", done}) + Multibulk({"ADDJOB", "elsewhere", "x", "0"}) +
+                        Multibulk({"GETJOB", "FROM", "bq"})));
+  const std::string before = "+PONG\r\n:1\r\n+D-";
+  EXPECT_EQ(conn.Read(before.size(), 10000), before);
+  EXPECT_EQ(conn.Read(40, 10000).size(), 40u) << "the rest of ADDJOB's ID and its CRLF";
+  ASSERT_TRUE(WaitBlocked(producer, "bq", 1));
+  EXPECT_EQ(QLen(producer, "elsewhere"), 1);
+  const std::string id = AddJob(producer, "bq", "body");
+  const std::string expected = OneJobReply("bq", id, "body");
+  EXPECT_EQ(conn.Read(expected.size(), 5000), expected);
+}
+
 TEST_P(BlockingTest, PipelinedBlockingGetjobsServedInOrder) {
   RedisClient producer(port());
   RawConnection conn(port());

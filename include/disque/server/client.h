@@ -75,6 +75,12 @@ class Client {
   // written only once the AOF writer released it (Shard::AwaitAof).
   void NoteAofPosition(uint64_t pos) { aof_wait_pos_ = std::max(aof_wait_pos_, pos); }
 
+  // Called by a command about to block: sends the replies of the commands pipelined
+  // before it (once the AOF has what they claim), so that the client has them now and
+  // not when this command returns, as Redis and Disque do. Closes the client if the
+  // write fails.
+  asio::awaitable<void> FlushBeforeBlocking();
+
   // The CLIENT LIST line of this client (without the trailing newline).
   std::string Describe(int64_t now_ms);
 
@@ -106,6 +112,9 @@ class Client {
   int64_t last_interaction_ms_;
   asio::steady_timer* block_timer_ = nullptr;  // while blocked in GETJOB
   uint64_t aof_wait_pos_ = 0;  // NoteAofPosition: 0 = nothing to wait for
+  // Where the running command's reply starts in the output buffer (replies before it
+  // belong to earlier commands of the batch).
+  size_t reply_start_ = 0;
   const char* last_command_ = "NULL";  // static table name, or "NULL"
   ReplyMode reply_mode_ = ReplyMode::kOn;
   bool authenticated_ = false;
