@@ -36,6 +36,21 @@ void AppendJob(resp::ReplyWriter& reply, const engine::Job& job, bool withcounte
   }
 }
 
+namespace {
+
+// One job of a GETJOB reply, formatted on the shard that owns it. Reserved up front: a
+// string grown by appends reallocated several times per job, which made building a
+// 32-job reply 3.7 times slower than writing it (bench/micro/resp_bench.cpp).
+std::string FormatJob(const engine::Job& job, bool withcounters) {
+  std::string s;
+  s.reserve(job.queue().size() + job.body().size() + (withcounters ? 128 : 80));
+  resp::ReplyWriter w(s);
+  AppendJob(w, job, withcounters);
+  return s;
+}
+
+}  // namespace
+
 void AppendShow(resp::ReplyWriter& reply, const engine::Engine& engine, const engine::Job& job) {
   char id[engine::kJobIdLen];
   job.id.Format(id);
@@ -354,7 +369,9 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
     co_return;
   }
   if (!sync) {
-    ctx.reply.Status(id->ToString());
+    char text[engine::kJobIdLen];
+    id->Format(text);
+    ctx.reply.Status(std::string_view(text, sizeof text));
     co_return;
   }
   // The engine's cron times the job out (the NOREPL reply comes from there): the client
@@ -485,12 +502,7 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
           got.clear();
           e.Fetch(q, 1, got);
           if (!got.empty()) gave.insert(q);
-          for (const Job* job : got) {
-            std::string s;
-            resp::ReplyWriter w(s);
-            AppendJob(w, *job, withcounters);
-            out.push_back(std::move(s));
-          }
+          for (const Job* job : got) out.push_back(FormatJob(*job, withcounters));
         }
         if (out.size() == before) break;
       }
@@ -552,12 +564,7 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
         got.clear();
         e.Fetch(q, n, got);
         auto& list = out.emplace_back();
-        for (const Job* job : got) {
-          std::string s;
-          resp::ReplyWriter w(s);
-          AppendJob(w, *job, withcounters);
-          list.push_back(std::move(s));
-        }
+        for (const Job* job : got) list.push_back(FormatJob(*job, withcounters));
       }
       return out;
     };
