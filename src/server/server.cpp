@@ -383,11 +383,13 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
 // Exported by libasan and libtsan (GCC ships no header for it).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 uint64_t UsedMemory() { return __sanitizer_get_current_allocated_bytes(); }
+void ReleaseFreeMemory() {}
 #else
 uint64_t UsedMemory() {
   struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
 }
+void ReleaseFreeMemory() { malloc_trim(0); }
 #endif
 
 uint64_t ResidentSetSize() {

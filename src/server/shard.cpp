@@ -285,6 +285,23 @@ void Shard::Cron() {
     if (used > server_.used_memory_peak.load(std::memory_order_relaxed)) {
       server_.used_memory_peak.store(used, std::memory_order_relaxed);
     }
+    // Pages the allocator keeps after a large drop (jobs acked, queues drained) go back
+    // to the OS, so memory after the ACK of every job returns to that of an empty
+    // server. Checked once a second: the process holds kTrimSlack + a quarter more than
+    // it uses. A trim that gives little back (fragmentation, not free pages) doubles the
+    // wait before the next one, up to a minute.
+    if (now - last_trim_ms_ >= trim_interval_ms_) {
+      constexpr uint64_t kTrimSlack = 8 << 20;
+      last_trim_ms_ = now;
+      const uint64_t rss = ResidentSetSize();
+      if (rss > used + kTrimSlack + used / 4) {
+        ReleaseFreeMemory();
+        const bool helped = ResidentSetSize() + kTrimSlack / 2 < rss;
+        trim_interval_ms_ = helped ? kTrimIntervalMs : std::min<int64_t>(trim_interval_ms_ * 2, 60000);
+      } else {
+        trim_interval_ms_ = kTrimIntervalMs;
+      }
+    }
   }
   const int memory_level = server_.MemoryLevel(config());
   if (now - last_queue_eviction_ms_ >= 100) {

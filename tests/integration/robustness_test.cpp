@@ -111,6 +111,35 @@ TEST_P(RobustnessTest, AnnouncedBulkIsNotAllocatedUpFront) {
   EXPECT_LT(InfoField(c, "used_memory"), 64LL * 1024 * 1024) << "8 x 512 MB announced, a few bytes sent";
 }
 
+// Memory freed by acked jobs goes back to the OS, not only to the allocator: the RSS
+// of a server that held ~50 MB of jobs returns near that of the empty server.
+TEST_P(RobustnessTest, MemoryOfAckedJobsReturnsToTheSystem) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizers' allocators hold freed memory (quarantine)";
+#endif
+  RedisClient c(port());
+  ASSERT_TRUE(c.connected());
+  const int64_t baseline = InfoField(c, "used_memory_rss");
+  const std::string body(1000, 'm');
+  constexpr int kJobs = 50000;
+  constexpr int kBatch = 1000;
+  for (int sent = 0; sent < kJobs; sent += kBatch) {
+    for (int i = 0; i < kBatch; ++i) c.Append({"ADDJOB", "memq", body, "0"});
+    for (int i = 0; i < kBatch; ++i) ASSERT_EQ(c.GetReply().type, Reply::Type::kStatus);
+  }
+  const int64_t full = InfoField(c, "used_memory_rss");
+  ASSERT_GT(full - baseline, 40LL << 20) << "the jobs did not take the memory expected";
+  for (int taken = 0; taken < kJobs; taken += kBatch) {
+    Reply got = c.Command({"GETJOB", "NOHANG", "COUNT", std::to_string(kBatch), "FROM", "memq"});
+    ASSERT_EQ(got.type, Reply::Type::kArray) << got.ToString();
+    std::vector<std::string> ack{"FASTACK"};
+    for (const Reply& job : got.elements) ack.push_back(job.elements[1].str);
+    ASSERT_EQ(c.Command(ack).integer, static_cast<int64_t>(got.elements.size()));
+  }
+  EXPECT_TRUE(WaitFor([&] { return InfoField(c, "used_memory_rss") < baseline + (full - baseline) / 4; }))
+      << "RSS: empty " << baseline << ", full " << full << ", after the acks " << InfoField(c, "used_memory_rss");
+}
+
 TEST_P(RobustnessTest, ClientPauseWithHugeTimeoutStillPauses) {
   RedisClient admin(port());
   ASSERT_EQ(admin.Command({"CLIENT", "PAUSE", "9223372036854775807"}).ToString(), "+OK");

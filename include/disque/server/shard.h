@@ -221,6 +221,11 @@ class Shard {
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
   int64_t last_queue_eviction_ms_ = 0;
+  // Shard 0: when the cron last considered ReleaseFreeMemory, and how long it waits
+  // between two looks (longer after a trim that gave little back).
+  static constexpr int64_t kTrimIntervalMs = 1000;
+  int64_t last_trim_ms_ = 0;
+  int64_t trim_interval_ms_ = kTrimIntervalMs;
   bool shutting_down_ = false;
   bool drained_reported_ = false;
 };
