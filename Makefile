@@ -5,7 +5,8 @@
 #   make test       build and run every test
 #   make test-asan  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan  the same under ThreadSanitizer
-#   make bench      build and run the micro-benchmarks
+#   make bench      build and run the micro-benchmarks, the AOF script and the comparison
+#                   with Redis (bench/load/compare; installs redis-server)
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make chaos      the cluster chaos test for CHAOS_SECONDS (ctest runs a short one)
 
@@ -17,6 +18,8 @@ CHAOS_SECONDS ?= 300
 
 PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
+# Only `make bench` needs this: the yardstick of bench/load/compare.
+BENCH_PACKAGES := redis-server
 # Only `make fuzz` needs these: clang and its libFuzzer runtime.
 FUZZ_PACKAGES := clang libclang-rt-dev
 
@@ -63,10 +66,12 @@ chaos: build
 	cd build && CHAOS_SECONDS=$(CHAOS_SECONDS) ./tests/cluster_chaos_test
 
 bench: build
+	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
 	./build/bench/resp_bench
 	./build/bench/engine_bench
 	./build/bench/structures_bench
 	bench/aof/aof_bench.sh build/disque-server
+	bench/load/compare --server build/disque-server --tool build/bench/disque-benchmark
 
 # libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt). Each run starts from a copy of
 # the committed seed corpus, so what the fuzzer adds stays in build-fuzz/; a crashing
