@@ -1,8 +1,10 @@
-// The engine's intrusive structures. PointerTable: lookups through the hash tag,
-// deletion with backward shift, and the scan cursor's exactly-once guarantee across
-// resizes. IndexedHeap: order, positions, and memory returned when it drains.
+// The engine's compact structures. PointerTable: lookups through the hash tag, deletion
+// with backward shift, and the scan cursor's exactly-once guarantee across resizes.
+// IndexedHeap: order, positions, and memory returned when it drains. NodeSet: inline
+// and on the heap, through moves.
 
 #include "disque/engine/indexed_heap.h"
+#include "disque/engine/node_set.h"
 #include "disque/engine/pointer_table.h"
 
 #include <gtest/gtest.h>
@@ -174,6 +176,40 @@ TEST(IndexedHeapKeyTest, SlotOfReportsTheKeyOfAnyElement) {
   heap.Update({-5, &timers[42]});
   EXPECT_EQ(heap.top(), &timers[42]);
   EXPECT_EQ(heap.top_slot().key, -5);
+}
+
+std::vector<uint32_t> Members(const NodeSet& set) { return {set.begin(), set.end()}; }
+
+TEST(NodeSetTest, KeepsInsertionOrderInlineAndOnTheHeap) {
+  NodeSet set;
+  EXPECT_TRUE(set.empty());
+  for (uint32_t n : {7u, 3u, 9u}) EXPECT_TRUE(set.Insert(n));
+  EXPECT_FALSE(set.Insert(3));
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{7, 3, 9}));
+  // Past three members the set moves to the heap (ASan checks the frees).
+  for (uint32_t n = 100; n < 110; ++n) EXPECT_TRUE(set.Insert(n));
+  EXPECT_EQ(set.size(), 13u);
+  EXPECT_TRUE(set.Contains(105));
+  EXPECT_TRUE(set.Erase(3));
+  EXPECT_FALSE(set.Erase(3));
+  EXPECT_EQ(Members(set)[1], 9u);
+
+  NodeSet moved(std::move(set));
+  EXPECT_TRUE(set.empty());
+  EXPECT_EQ(moved.size(), 12u);
+  EXPECT_TRUE(moved.Contains(109));
+  NodeSet small;
+  small.Insert(1);
+  small = std::move(moved);  // heap into inline
+  EXPECT_EQ(small.size(), 12u);
+  NodeSet inline_only;
+  inline_only.Insert(4);
+  inline_only.Insert(5);
+  small = std::move(inline_only);  // inline into heap: the heap array is freed
+  EXPECT_EQ(Members(small), (std::vector<uint32_t>{4, 5}));
+  small.Clear();
+  EXPECT_TRUE(small.empty());
+  EXPECT_TRUE(small.Insert(6));
 }
 
 }  // namespace

@@ -35,9 +35,10 @@ enum JobFlag : uint8_t {
 // name and the body (Job::Create/Destroy). Its ID is stored binary; the 40-character
 // text exists only on the wire. A job is in up to three intrusive structures of its
 // shard's Engine at once: the ID index (always), the schedule heap (always: every job at
-// least expires) and its queue's heap (only while queued).
+// least expires; the heap holds the job's wake-up time) and its queue's heap (only
+// while queued).
 //
-// 104 bytes plus name and body. Nodes-confirmed, needed only while a job waits for
+// 96 bytes plus name and body. Nodes-confirmed, needed only while a job waits for
 // replication or for its ACK to be collected, lives in the engine's side table.
 struct Job {
   JobId id;                // binary ID (24 bytes)
@@ -78,6 +79,8 @@ struct Job {
   const char* Data() const { return reinterpret_cast<const char*>(this + 1); }
   char* Data() { return reinterpret_cast<char*>(this + 1); }
 };
+
+static_assert(sizeof(Job) == 96, "the job header is part of the memory per job (docs/benchmarks.md)");
 
 // Queue order: ctime, then the ID bytes.
 struct JobQueueOrder {

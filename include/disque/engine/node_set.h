@@ -83,7 +83,9 @@ class NodeRegistry {
 };
 
 // A small set of node indexes: up to three inline (REPLICATE 3 needs no allocation),
-// more on the heap. Insertion order is kept; 16 bytes.
+// more on the heap. Insertion order is kept. 16 bytes, 4-aligned: the heap pointer is
+// kept in the inline words (memcpy), so a union with an 8-aligned pointer does not pad
+// every job by 8 bytes.
 class NodeSet {
  public:
   NodeSet() = default;
@@ -128,38 +130,42 @@ class NodeSet {
  private:
   static constexpr uint16_t kInline = 3;
 
-  uint32_t* data() { return capacity_ > kInline ? heap_ : inline_; }
-  const uint32_t* data() const { return capacity_ > kInline ? heap_ : inline_; }
+  static_assert(sizeof(uint32_t*) <= kInline * sizeof(uint32_t));
+
+  uint32_t* heap() const {
+    uint32_t* p;
+    std::memcpy(&p, words_, sizeof p);
+    return p;
+  }
+  void set_heap(uint32_t* p) { std::memcpy(words_, &p, sizeof p); }
+  uint32_t* data() { return capacity_ > kInline ? heap() : words_; }
+  const uint32_t* data() const { return capacity_ > kInline ? heap() : words_; }
   void Grow() {
     const auto capacity = static_cast<uint16_t>(std::min<uint32_t>(UINT16_MAX, capacity_ * 2u));
     auto* grown = new uint32_t[capacity];
     std::copy(begin(), end(), grown);
-    if (capacity_ > kInline) delete[] heap_;
-    heap_ = grown;
+    if (capacity_ > kInline) delete[] heap();
+    set_heap(grown);
     capacity_ = capacity;
   }
   void Release() {
-    if (capacity_ > kInline) delete[] heap_;
+    if (capacity_ > kInline) delete[] heap();
     capacity_ = kInline;
   }
   void MoveFrom(NodeSet& other) {
     size_ = other.size_;
     capacity_ = other.capacity_;
-    if (capacity_ > kInline) {
-      heap_ = other.heap_;
-    } else {
-      std::copy(other.inline_, other.inline_ + size_, inline_);
-    }
+    std::copy(other.words_, other.words_ + kInline, words_);  // the members or the pointer
     other.size_ = 0;
     other.capacity_ = kInline;
   }
 
-  union {
-    uint32_t inline_[kInline];
-    uint32_t* heap_;
-  };
+  // Inline: the members (capacity_ == kInline). On the heap: the array's pointer.
+  uint32_t words_[kInline] = {};
   uint16_t size_ = 0;
   uint16_t capacity_ = kInline;
 };
+
+static_assert(sizeof(NodeSet) == 16);
 
 }  // namespace disque::engine
