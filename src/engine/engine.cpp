@@ -257,7 +257,7 @@ bool Engine::Enqueue(Job& job, bool nack) {
 
 void Engine::RemoveFromQueue(Job& job) {
   if (Queue* q = FindQueue(job.queue())) {
-    if (JobQueueHeap::Contains(&job)) q->jobs.Erase(&job);
+    if (JobQueue::Contains(&job)) q->jobs.Erase(&job);
   }
   job.state = JobState::kActive;
   Reschedule(job);
@@ -356,42 +356,10 @@ size_t Engine::Fetchable(std::string_view name) {
 void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>& out) const {
   const Queue* q = FindQueue(name);
   if (q == nullptr || count == 0 || q->jobs.empty()) return;
-  const auto& heap = q->jobs.items();
   if (count > 0) {
-    // The k smallest of the heap in order, in O(k log k): expand a frontier of heap
-    // positions, smallest first.
-    auto greater = [&heap](uint32_t a, uint32_t b) { return JobQueueOrder()(heap[b], heap[a]); };
-    std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(greater)> frontier(greater);
-    frontier.push(0);
-    while (!frontier.empty() && static_cast<int64_t>(out.size()) < count) {
-      const uint32_t i = frontier.top();
-      frontier.pop();
-      out.push_back(heap[i]);
-      const uint64_t first = uint64_t{JobQueueHeap::kArity} * i + 1;
-      for (uint64_t c = first; c < first + JobQueueHeap::kArity && c < heap.size(); ++c) {
-        frontier.push(static_cast<uint32_t>(c));
-      }
-    }
+    q->jobs.Smallest(static_cast<size_t>(count), out);
   } else {
-    // The tail is not at hand in a min-heap: select the k largest in O(n log k).
-    // QPEEK with a negative count is an inspection tool, not a hot path.
-    const auto k = static_cast<size_t>(-(count + 1)) + 1;
-    auto cmp = [](const Job* a, const Job* b) { return JobQueueOrder()(b, a); };  // min on top
-    std::priority_queue<const Job*, std::vector<const Job*>, decltype(cmp)> best(cmp);
-    for (const Job* job : heap) {
-      if (best.size() < k) {
-        best.push(job);
-      } else if (JobQueueOrder()(best.top(), job)) {
-        best.pop();
-        best.push(job);
-      }
-    }
-    const size_t first = out.size();
-    while (!best.empty()) {
-      out.push_back(best.top());
-      best.pop();
-    }
-    std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());  // newest first
+    q->jobs.Largest(static_cast<size_t>(-(count + 1)) + 1, out);  // newest first
   }
 }
 

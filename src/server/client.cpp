@@ -140,8 +140,9 @@ asio::awaitable<void> Client::FlushBeforeBlocking() {
   if (reply_start_ == 0) co_return;
   // The earlier replies may claim AOF writes: they go once the AOF has them.
   if (aof_wait_pos_ != 0) {
-    const uint64_t pos = std::exchange(aof_wait_pos_, 0);
+    const uint64_t pos = aof_wait_pos_;
     co_await shard_.AwaitAof(pos);
+    if (aof_wait_pos_ == pos) aof_wait_pos_ = 0;
   }
   // Whatever the running command wrote so far stays for its own reply.
   std::string current = out.substr(reply_start_);
@@ -149,13 +150,13 @@ asio::awaitable<void> Client::FlushBeforeBlocking() {
   if (drop_reply_) out.clear();
   const size_t n = out.size();
   const bool written = co_await conn_.Flush();
+  out = std::move(current);
+  reply_start_ = 0;
   if (!written) {
     Close();
     co_return;
   }
   shard_.stats().net_output_bytes += n;
-  out = std::move(current);
-  reply_start_ = 0;
 }
 
 void Client::set_reply_mode(ReplyMode mode) {

@@ -40,7 +40,7 @@ namespace {
 
 // One job of a GETJOB reply, formatted on the shard that owns it. Reserved up front: a
 // string grown by appends reallocated several times per job, which made building a
-// 32-job reply 3.7 times slower than writing it (bench/micro/resp_bench.cpp).
+// 32-job reply 3 times slower than writing it (bench/micro/resp_bench.cpp).
 std::string FormatJob(const engine::Job& job, bool withcounters) {
   std::string s;
   s.reserve(job.queue().size() + job.body().size() + (withcounters ? 128 : 80));
@@ -320,7 +320,7 @@ asio::awaitable<std::optional<std::string>> WaitParked(CommandContext& ctx, Park
                                                        SteadyClock::time_point deadline) {
   Client& client = ctx.client;
   Shard& home = ctx.shard;
-  co_await client.FlushBeforeBlocking();
+  if (!parked.result) co_await client.FlushBeforeBlocking();
   while (!parked.result) {
     // Checked before every wait: the client may have been closed while the shards were
     // still being told about it, when cancelling the timer had no effect.

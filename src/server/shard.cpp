@@ -285,22 +285,24 @@ void Shard::Cron() {
     if (used > server_.used_memory_peak.load(std::memory_order_relaxed)) {
       server_.used_memory_peak.store(used, std::memory_order_relaxed);
     }
-    // Pages the allocator keeps after a large drop (jobs acked, queues drained) go back
-    // to the OS, so memory after the ACK of every job returns to that of an empty
-    // server. Checked once a second: the process holds kTrimSlack + a quarter more than
-    // it uses. A trim that gives little back (fragmentation, not free pages) doubles the
-    // wait before the next one, up to a minute.
-    if (now - last_trim_ms_ >= trim_interval_ms_) {
-      constexpr uint64_t kTrimSlack = 8 << 20;
+    // Pages the allocator keeps after a large drop in use (jobs acked, queues drained)
+    // go back to the OS, so memory after the ACK of every job returns to that of an
+    // empty server: when use fell below half of its high-water mark since the last trim,
+    // by kTrimMinDrop or more. The trim locks each arena in turn and walks its free
+    // chunks (17 ms for 200 MB here, more on a fragmented heap), so a slow one doubles
+    // the wait before the next, up to a minute.
+    constexpr uint64_t kTrimMinDrop = 4 << 20;
+    constexpr int64_t kSlowTrimUs = 5000;
+    trim_high_water_ = std::max(trim_high_water_, used);
+    if (trim_high_water_ - used >= kTrimMinDrop && used < trim_high_water_ / 2 &&
+        now - last_trim_ms_ >= trim_interval_ms_) {
+      const auto start = std::chrono::steady_clock::now();
+      ReleaseFreeMemory();
+      const auto took_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+      trim_interval_ms_ = took_us > kSlowTrimUs ? std::min<int64_t>(trim_interval_ms_ * 2, 60000) : kTrimIntervalMs;
+      trim_high_water_ = used;
       last_trim_ms_ = now;
-      const uint64_t rss = ResidentSetSize();
-      if (rss > used + kTrimSlack + used / 4) {
-        ReleaseFreeMemory();
-        const bool helped = ResidentSetSize() + kTrimSlack / 2 < rss;
-        trim_interval_ms_ = helped ? kTrimIntervalMs : std::min<int64_t>(trim_interval_ms_ * 2, 60000);
-      } else {
-        trim_interval_ms_ = kTrimIntervalMs;
-      }
     }
   }
   const int memory_level = server_.MemoryLevel(config());

@@ -1,14 +1,18 @@
 // The engine's compact structures. PointerTable: lookups through the hash tag, deletion
 // with backward shift, and the scan cursor's exactly-once guarantee across resizes.
-// IndexedHeap: order, positions, and memory returned when it drains. NodeSet: inline
-// and on the heap, through moves.
+// IndexedHeap: order, positions, and memory returned when it drains. JobQueue: the run
+// and the heap together, against a sorted model. NodeSet: inline and on the heap,
+// through moves.
 
 #include "disque/engine/indexed_heap.h"
+#include "disque/engine/job_queue.h"
 #include "disque/engine/node_set.h"
 #include "disque/engine/pointer_table.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -176,6 +180,109 @@ TEST(IndexedHeapKeyTest, SlotOfReportsTheKeyOfAnyElement) {
   heap.Update({-5, &timers[42]});
   EXPECT_EQ(heap.top(), &timers[42]);
   EXPECT_EQ(heap.top_slot().key, -5);
+}
+
+// Jobs with chosen ctimes (IDs break ties), owned by the test.
+class JobArena {
+ public:
+  ~JobArena() {
+    for (Job* job : jobs_) Job::Destroy(job);
+  }
+  Job* Make(uint64_t ctime) {
+    Job* job = Job::Create("q", "body");
+    job->ctime = ctime;
+    const uint64_t n = jobs_.size();
+    std::memcpy(job->id.bytes.data() + 8, &n, sizeof n);
+    jobs_.push_back(job);
+    return job;
+  }
+
+ private:
+  std::vector<Job*> jobs_;
+};
+
+std::vector<const Job*> Sorted(const std::set<Job*, JobQueueOrder>& model) { return {model.begin(), model.end()}; }
+
+// Random pushes (mostly in order, some out of order), pops and erasures from anywhere,
+// checked against a sorted set after every step; QPEEK from both ends along the way.
+TEST(JobQueueTest, MatchesASortedModel) {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    JobArena arena;
+    JobQueue queue;
+    std::set<Job*, JobQueueOrder> model;
+    std::vector<Job*> queued;  // the model's members, for picking one at random
+    uint64_t clock = 1000;
+    uint64_t r = seed;
+    auto next = [&r] { return r = Mix(r); };
+    for (int step = 0; step < 20000; ++step) {
+      const uint64_t dice = next() % 100;
+      if (dice < 50 || model.empty()) {
+        // In order most of the time; sometimes an older ctime (a requeue), sometimes a tie.
+        const uint64_t kind = next() % 10;
+        const uint64_t ctime = kind < 7 ? ++clock : kind < 9 ? clock - next() % 500 : clock;
+        Job* job = arena.Make(ctime);
+        queue.Push(job);
+        model.insert(job);
+        queued.push_back(job);
+      } else if (dice < 75) {
+        Job* head = queue.Pop();
+        ASSERT_EQ(head, *model.begin()) << "step " << step;
+        EXPECT_FALSE(JobQueue::Contains(head));
+        model.erase(model.begin());
+        queued.erase(std::find(queued.begin(), queued.end(), head));
+      } else {
+        const size_t i = next() % queued.size();
+        Job* job = queued[i];
+        ASSERT_TRUE(JobQueue::Contains(job));
+        queue.Erase(job);
+        EXPECT_FALSE(JobQueue::Contains(job));
+        model.erase(job);
+        queued[i] = queued.back();
+        queued.pop_back();
+      }
+      ASSERT_EQ(queue.size(), model.size());
+      if (!model.empty()) {
+        ASSERT_EQ(queue.top(), *model.begin()) << "step " << step;
+      }
+      if (step % 997 == 0) {
+        const std::vector<const Job*> all = Sorted(model);
+        std::vector<const Job*> head, tail;
+        queue.Smallest(50, head);
+        queue.Largest(50, tail);
+        const size_t n = std::min<size_t>(50, all.size());
+        EXPECT_EQ(head, std::vector<const Job*>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n)));
+        EXPECT_EQ(tail, std::vector<const Job*>(all.rbegin(), all.rbegin() + static_cast<std::ptrdiff_t>(n)));
+      }
+    }
+    queue.Clear();
+    for (Job* job : queued) EXPECT_FALSE(JobQueue::Contains(job));
+    EXPECT_TRUE(queue.empty());
+  }
+}
+
+// Erasing most of a long run from the middle compacts it; the survivors keep their order
+// and their positions stay valid for later erasures.
+TEST(JobQueueTest, CompactsARunErasedFromTheMiddle) {
+  JobArena arena;
+  JobQueue queue;
+  std::vector<Job*> jobs;
+  for (uint64_t i = 0; i < 10000; ++i) {
+    jobs.push_back(arena.Make(i + 1));
+    queue.Push(jobs.back());
+  }
+  for (size_t i = 1; i < jobs.size() - 1; ++i) {
+    if (i % 10 != 0) queue.Erase(jobs[i]);
+  }
+  std::vector<const Job*> expected;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (i % 10 == 0 || i == jobs.size() - 1) expected.push_back(jobs[i]);
+  }
+  ASSERT_EQ(queue.size(), expected.size());
+  queue.Erase(jobs[5000]);
+  expected.erase(std::find(expected.begin(), expected.end(), jobs[5000]));
+  std::vector<const Job*> popped;
+  while (!queue.empty()) popped.push_back(queue.Pop());
+  EXPECT_EQ(popped, expected);
 }
 
 std::vector<uint32_t> Members(const NodeSet& set) { return {set.begin(), set.end()}; }

@@ -43,8 +43,8 @@ struct ByKey {
 // shard's schedule (ByKey, ordered by wake-up time: 16 bytes), plus 4 bytes in the
 // element; no per-element node. Four children per node halve the depth of a binary
 // heap: a sift moves half as many elements, and each move writes the moved element's
-// position (a cache miss when elements are scattered); the four keys compared at each
-// level of a ByKey heap share one 64-byte line.
+// position (a cache miss when elements are scattered); the four slots compared at each
+// level of a ByKey heap are adjacent (64 bytes, one or two cache lines).
 //
 // Invariant: for every i, Item(slots_[i])->*Pos == i, and Before(slots_[i],
 // slots_[(i - 1) / 4]) is false. An element not in the heap has Pos == kNotInHeap.
@@ -83,8 +83,9 @@ class IndexedHeap {
     item->*Pos = kNotInHeap;
     const Slot last = slots_.back();
     slots_.pop_back();
-    // Memory comes back when a big heap drains (a million acked jobs leave 8 MB of
-    // capacity otherwise); a quarter keeps push/erase near the boundary amortized O(1).
+    // Memory comes back when a big heap drains (a million acked jobs leave 16 MB of
+    // schedule capacity otherwise); a quarter keeps push/erase near the boundary
+    // amortized O(1).
     if (slots_.capacity() > kShrinkAbove && slots_.size() < slots_.capacity() / 4) slots_.shrink_to_fit();
     if (Order::Item(last) == item) return;
     slots_[i] = last;

@@ -9,6 +9,7 @@
 
 #include "disque/common/status.h"
 #include "disque/engine/job.h"
+#include "disque/engine/job_queue.h"
 
 namespace disque::engine {
 
@@ -45,7 +46,7 @@ class Waiter {
 struct Queue {
   std::string name;
   uint64_t hash = 0;            // keyed hash of the name (queue table and QSCAN order)
-  JobQueueHeap jobs;            // queued jobs, smallest (ctime, ID) on top
+  JobQueue jobs;                // queued jobs, smallest (ctime, ID) on top
   int64_t ctime_ms = 0;         // creation (QSTAT age)
   int64_t atime_ms = 0;         // last enqueue or fetch, or creation (QSTAT idle, eviction)
   uint64_t jobs_in = 0;         // jobs enqueued

@@ -221,9 +221,10 @@ class Shard {
   int64_t paused_until_ms_ = 0;
   int64_t last_sample_ms_ = 0;
   int64_t last_queue_eviction_ms_ = 0;
-  // Shard 0: when the cron last considered ReleaseFreeMemory, and how long it waits
-  // between two looks (longer after a trim that gave little back).
+  // Shard 0: the most memory in use since the last ReleaseFreeMemory, when that ran,
+  // and the least time between two (longer after a slow one).
   static constexpr int64_t kTrimIntervalMs = 1000;
+  uint64_t trim_high_water_ = 0;
   int64_t last_trim_ms_ = 0;
   int64_t trim_interval_ms_ = kTrimIntervalMs;
   bool shutting_down_ = false;
