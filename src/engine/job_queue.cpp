@@ -16,7 +16,6 @@ void JobQueue::Push(Job* job) {
     if (run_.empty()) run_base_ = 0;
     job->queue_pos = RunPos(run_.size());
     run_.push_back(job);
-    ++run_live_;
   } else {
     heap_.Push(job);
   }
@@ -30,16 +29,16 @@ Job* JobQueue::Pop() {
 }
 
 void JobQueue::Erase(Job* job) {
+  --size_;
   if ((job->queue_pos & kRunBit) == 0) {
     heap_.Erase(job);
-  } else {
-    run_[RunIndex(job->queue_pos)] = nullptr;
-    job->queue_pos = kNotInHeap;
-    --run_live_;
-    TrimRun();
-    if (run_.size() > 1024 && run_.size() > 2 * run_live_) CompactRun();
+    return;
   }
-  --size_;
+  run_[RunIndex(job->queue_pos)] = nullptr;
+  job->queue_pos = kNotInHeap;
+  TrimRun();
+  const size_t run_live = size_ - heap_.size();
+  if (run_.size() > 1024 && run_.size() > 2 * run_live) CompactRun();
 }
 
 void JobQueue::TrimRun() {
@@ -68,7 +67,6 @@ void JobQueue::Clear() {
   run_.clear();
   run_.shrink_to_fit();
   run_base_ = 0;
-  run_live_ = 0;
   heap_.Clear();
   size_ = 0;
 }

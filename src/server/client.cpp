@@ -60,17 +60,8 @@ asio::awaitable<void> Client::Session() {
       if (conn_.input().size() > resp::kMaxQueryBufLen) break;
     }
     const InputState state = co_await ProcessInput();
-    if (aof_wait_pos_ != 0) {
-      // The replies of this batch claim writes: they go once the AOF has them.
-      const uint64_t pos = std::exchange(aof_wait_pos_, 0);
-      co_await shard_.AwaitAof(pos);
-    }
-    if (drop_reply_) conn_.output().clear();
-    const size_t out = conn_.output().size();
-    const bool written = co_await conn_.Flush();
+    const bool written = co_await WriteReplies();
     if (!written) break;
-    stats.net_output_bytes += out;
-    last_interaction_ms_ = NowMs();  // a slow reader of a big reply is not idle
     if (state == InputState::kClose || shard_.shutting_down()) break;
     need_input = state == InputState::kNeedInput;
   }
@@ -135,28 +126,32 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   }
 }
 
-asio::awaitable<void> Client::FlushBeforeBlocking() {
-  std::string& out = conn_.output();
-  if (reply_start_ == 0) co_return;
-  // The earlier replies may claim AOF writes: they go once the AOF has them.
+asio::awaitable<bool> Client::WriteReplies() {
+  // The replies may claim AOF writes: they go once the AOF has them.
   if (aof_wait_pos_ != 0) {
     const uint64_t pos = aof_wait_pos_;
     co_await shard_.AwaitAof(pos);
     if (aof_wait_pos_ == pos) aof_wait_pos_ = 0;
   }
+  if (drop_reply_) conn_.output().clear();
+  const size_t n = conn_.output().size();
+  const bool written = co_await conn_.Flush();
+  if (!written) co_return false;
+  shard_.stats().net_output_bytes += n;
+  last_interaction_ms_ = NowMs();  // a slow reader of a big reply is not idle
+  co_return true;
+}
+
+asio::awaitable<void> Client::FlushBeforeBlocking() {
+  std::string& out = conn_.output();
+  if (reply_start_ == 0) co_return;
   // Whatever the running command wrote so far stays for its own reply.
   std::string current = out.substr(reply_start_);
   out.resize(reply_start_);
-  if (drop_reply_) out.clear();
-  const size_t n = out.size();
-  const bool written = co_await conn_.Flush();
+  const bool written = co_await WriteReplies();
   out = std::move(current);
   reply_start_ = 0;
-  if (!written) {
-    Close();
-    co_return;
-  }
-  shard_.stats().net_output_bytes += n;
+  if (!written) Close();
 }
 
 void Client::set_reply_mode(ReplyMode mode) {

@@ -13,8 +13,8 @@ inline constexpr uint32_t kNotInHeap = UINT32_MAX;
 // Heap orders: what the heap array holds and how two of its slots compare.
 //
 // ByElement<T, Less>: the slot is the pointer and Less compares the elements themselves.
-// Every compare dereferences two elements, which is fine for a heap that is mostly
-// touched at its top (a queue: pushes at the end of ctime order, pops at the head).
+// Every compare dereferences two elements, which is fine for a small heap or one whose
+// key cannot live in the array (a queue's out-of-order jobs, ordered by ctime then ID).
 template <typename T, typename Less>
 struct ByElement {
   using Slot = T*;
@@ -38,8 +38,8 @@ struct ByKey {
 };
 
 // A 4-ary min-heap whose elements know their own position (the member `Pos`), so an
-// element is removed or re-keyed in O(log n) without a search. Used for a queue's jobs
-// (ByElement, ordered by ctime then ID: 8 bytes per element in the array) and for a
+// element is removed or re-keyed in O(log n) without a search. Used for a queue's
+// out-of-order jobs (JobQueue; ByElement: 8 bytes per element in the array) and for a
 // shard's schedule (ByKey, ordered by wake-up time: 16 bytes), plus 4 bytes in the
 // element; no per-element node. Four children per node halve the depth of a binary
 // heap: a sift moves half as many elements, and each move writes the moved element's

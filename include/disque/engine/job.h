@@ -35,7 +35,7 @@ enum JobFlag : uint8_t {
 // name and the body (Job::Create/Destroy). Its ID is stored binary; the 40-character
 // text exists only on the wire. A job is in up to three intrusive structures of its
 // shard's Engine at once: the ID index (always), the schedule heap (always: every job at
-// least expires; the heap holds the job's wake-up time) and its queue's heap (only
+// least expires; the heap holds the job's wake-up time) and its queue (JobQueue, only
 // while queued).
 //
 // 96 bytes plus name and body. Nodes-confirmed, needed only while a job waits for

@@ -60,7 +60,6 @@ class JobQueue {
 
   std::deque<Job*> run_;   // in queue order; nullptr = erased from the middle
   uint32_t run_base_ = 0;  // sequence number of run_.front()
-  size_t run_live_ = 0;    // non-null slots of run_
   JobQueueHeap heap_;      // jobs that came out of order
   size_t size_ = 0;
 };

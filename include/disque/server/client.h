@@ -97,6 +97,9 @@ class Client {
   };
   static constexpr size_t kFlushThreshold = 64 * 1024;
   asio::awaitable<InputState> ProcessInput();
+  // Writes the output buffer, once the AOF has what its replies claim (CLIENT REPLY and
+  // killed clients drop it instead); false if the write failed.
+  asio::awaitable<bool> WriteReplies();
   // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
   asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
