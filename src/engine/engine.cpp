@@ -42,8 +42,8 @@ size_t Queue::live_waiters() const {
   return n;
 }
 
-Job* Job::Create(std::string_view queue, std::string_view body) {
-  void* mem = ::operator new(sizeof(Job) + queue.size() + body.size());
+Job* Job::Create(JobArena& arena, std::string_view queue, std::string_view body) {
+  void* mem = arena.Allocate(sizeof(Job) + queue.size() + body.size());
   Job* job = new (mem) Job();
   job->queue_len = static_cast<uint32_t>(queue.size());
   job->body_len = static_cast<uint32_t>(body.size());
@@ -52,9 +52,10 @@ Job* Job::Create(std::string_view queue, std::string_view body) {
   return job;
 }
 
-void Job::Destroy(Job* job) {
+void Job::Destroy(JobArena& arena, Job* job) {
+  const size_t size = job->allocation_size();
   job->~Job();
-  ::operator delete(job);
+  arena.Free(job, size);
 }
 
 int MemoryWarningLevel(uint64_t used, uint64_t maxmemory) {
@@ -84,6 +85,7 @@ Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_
       ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_),
       own_nodes_(nodes != nullptr ? nullptr : std::make_unique<NodeRegistry>()),
       nodes_(nodes != nullptr ? nodes : own_nodes_.get()) {
+  schedule_base_ms_ = NowMs();
   cluster_.self = nodes_->Intern(node_id_);
   cluster_.members = {cluster_.self};
 }
@@ -110,7 +112,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
     if (q->pause & kPauseIn) return Status(Code::kPaused, "Queue paused in input, try later");
   }
   const int64_t now = NowMs();
-  Job* job = Job::Create(args.queue, args.body);
+  Job* job = Job::Create(arena_, args.queue, args.body);
   job->ctime = ctimes_.Next(now);
   // 32-bit unix seconds: a huge TTL wraps, as in Disque (unsigned arithmetic: no overflow).
   job->etime = static_cast<uint32_t>(static_cast<uint64_t>(now / 1000) + static_cast<uint64_t>(args.ttl));
@@ -224,7 +226,7 @@ void Engine::UnlinkJob(Job* job) {
   if (JobSchedule::Contains(job)) schedule_.Erase(job);
   jobs_.Erase(job);
   job_bytes_ -= job->allocation_size();
-  Job::Destroy(job);
+  Job::Destroy(arena_, job);
 }
 
 bool Engine::Enqueue(Job& job, bool nack) {
@@ -303,11 +305,25 @@ void Engine::Reschedule(Job& job) {
 }
 
 void Engine::SetWake(Job& job, int64_t wake_ms) {
+  const auto key = static_cast<uint32_t>(std::min(wake_ms, schedule_base_ms_ + kScheduleHorizonMs));
   if (JobSchedule::Contains(&job)) {
-    schedule_.Update({wake_ms, &job});
+    schedule_.Update({key, &job});
   } else {
-    schedule_.Push({wake_ms, &job});
+    schedule_.Push({key, &job});
   }
+}
+
+void Engine::AdvanceScheduleBase(int64_t now) {
+  const int64_t moved = now - schedule_base_ms_;
+  schedule_base_ms_ = now;
+  if (moved >= -kScheduleHorizonMs / 2 && moved <= kScheduleHorizonMs / 2) return;
+  // The clock jumped by days: keys set before may now be on the wrong side of the
+  // wrap-around. Build the schedule again from the jobs themselves.
+  std::vector<Job*> jobs;
+  jobs.reserve(schedule_.size());
+  for (const auto& slot : schedule_.items()) jobs.push_back(ByKey<Job>::Item(slot));
+  schedule_.Clear();
+  for (Job* job : jobs) Reschedule(*job);
 }
 
 int64_t Engine::Jitter() {
@@ -411,8 +427,9 @@ void Engine::Unblock(std::string_view name, const Waiter* waiter) {
 void Engine::ProcessTimers() {
   const int64_t now = NowMs();
   const int64_t now_s = now / 1000;
+  AdvanceScheduleBase(now);
   for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
-    if (schedule_.top_slot().key > now) break;
+    if (KeyTime(schedule_.top_slot().key) > now) break;
     Job* job = schedule_.top();
     if (static_cast<int64_t>(job->etime) <= now_s) {
       // Expired: every node expires its own copy, so nothing is sent, except for a job
@@ -452,12 +469,14 @@ void Engine::ProcessTimers() {
     // Whatever happened, the job must leave the due part of the schedule.
     if (Find(job->id) == job) {
       Reschedule(*job);
-      if (schedule_.SlotOf(job).key <= now) SetWake(*job, now + 1);
+      if (KeyTime(schedule_.SlotOf(job).key) <= now) SetWake(*job, now + 1);
     }
   }
 }
 
-int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top_slot().key; }
+int64_t Engine::NextWakeMs() const {
+  return schedule_.empty() ? INT64_MAX : KeyTime(schedule_.top_slot().key);
+}
 
 bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms) const {
   return q.jobs.empty() && q.waiters.empty() && q.pause == 0 && now_ms - q.atime_ms >= max_idle_ms;
@@ -577,7 +596,7 @@ void Engine::Clear(bool wake_waiters) {
   }
   schedule_.Clear();
   jobs_.Clear();
-  for (Job* job : jobs) Job::Destroy(job);
+  for (Job* job : jobs) Job::Destroy(arena_, job);
   job_bytes_ = 0;
   for (Queue* q : queues) {
     if (wake_waiters) {
@@ -597,7 +616,7 @@ std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
 
 std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {
   if (!JobSchedule::Contains(&job)) return std::nullopt;
-  return std::max<int64_t>(0, schedule_.SlotOf(&job).key - NowMs());
+  return std::max<int64_t>(0, KeyTime(schedule_.SlotOf(&job).key) - NowMs());
 }
 
 int64_t Engine::TtlLeft(const Job& job) const {

@@ -153,7 +153,7 @@ void Engine::JournalLoad(const Job& job) {
 Job* Engine::Register(const JobRecord& r, uint32_t etime, uint8_t kept_flags) {
   const std::optional<JobId> id = JobId::Parse(r.id);
   if (!id) return nullptr;  // not canonical: no job can have it
-  Job* job = Job::Create(r.queue, r.body);
+  Job* job = Job::Create(arena_, r.queue, r.body);
   job->id = *id;
   job->ctime = r.ctime;
   job->etime = etime;
@@ -290,6 +290,8 @@ void Engine::CancelReplication(const JobId& id) {
 
 void Engine::Cron() {
   const int64_t now = NowMs();
+  AdvanceScheduleBase(now);
+  arena_.ReleaseIdleSlabs();
   // Synchronous replication (PROTOCOL.md II 6): timeouts, the LEAVING error, and one
   // more node at least 50 ms after the last one was added, re-sending to the rest.
   const std::vector<Job*> waiting(replicating_.begin(), replicating_.end());
@@ -352,7 +354,7 @@ bool Engine::Ack(std::string_view id_text) {
     if (cluster_.size <= 1 || cluster_.leaving || (ReadTtlField(id_text) & 1) == 0) return false;
     const std::optional<JobId> id = JobId::Parse(id_text);
     if (!id) return false;
-    job = Job::Create({}, {});
+    job = Job::Create(arena_, {}, {});
     job->id = *id;
     job->state = JobState::kAcked;
     job->flags = kJobDummyAck;

@@ -12,6 +12,7 @@
 
 #include "disque/common/clock.h"
 #include "disque/common/strings.h"
+#include "disque/engine/job_arena.h"
 #include "disque/resp/writer.h"
 #include "disque/server/replies.h"
 
@@ -43,6 +44,7 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
       config_(std::make_shared<const config::Config>(std::move(config))),
       run_id_(RandomHex(40)),
       start_time_ms_(SystemClock::Instance().MonotonicMs()) {
+  TuneAllocator();
   used_memory.store(UsedMemory());
   cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_), nodes_);
   const int n = static_cast<int>(config_->threads);
@@ -382,14 +384,27 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
 // crashes doing so under ASan). Ask the sanitizer's allocator instead.
 // Exported by libasan and libtsan (GCC ships no header for it).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
-uint64_t UsedMemory() { return __sanitizer_get_current_allocated_bytes(); }
+uint64_t UsedMemory() {
+  return __sanitizer_get_current_allocated_bytes() + engine::JobArena::ProcessSlabBytes();
+}
 void ReleaseFreeMemory() {}
+void TuneAllocator() {}
 #else
 uint64_t UsedMemory() {
   struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
+  // Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
+  return mi.uordblks + mi.hblkhd + engine::JobArena::ProcessSlabBytes();
 }
 void ReleaseFreeMemory() { malloc_trim(0); }
+// Setting the thresholds turns glibc's dynamic ones off. Those rise to the size of the
+// biggest mmapped block freed so far: after the job index of a million jobs (16 MB) is
+// freed once, every later big table comes from a thread arena's top chunk, which neither
+// free() (the trim threshold rose too) nor malloc_trim() gives back. Fixed, blocks of
+// 1 MB and more (tables, heaps, big replies) are mapped and unmapped on their own.
+void TuneAllocator() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 4 << 20);
+}
 #endif
 
 uint64_t ResidentSetSize() {

@@ -601,6 +601,45 @@ TEST_F(EngineTest, ExpiryHappensWhenAnyWakeUpFindsEtimePassed) {
   EXPECT_EQ(Len("q"), 0u);
 }
 
+// The schedule keeps 32-bit keys within kScheduleHorizonMs (12 days) of a recent time:
+// a job due later is woken at the horizon, finds nothing to do and is re-armed, and
+// still expires on time 40 days on.
+TEST_F(EngineTest, WakeUpsBeyondTheScheduleHorizonHappenOnTime) {
+  constexpr int64_t kDay = 86'400'000;
+  const std::string id = Add("q", 0, 0, 40 * 86400);
+  const int64_t expiry_check = (kT0 / 1000 + 40 * 86400) * 1000 + 1000;
+  EXPECT_EQ(engine_.NextWakeMs(), kT0 + kScheduleHorizonMs);
+  for (int64_t t = kT0 + kDay; t < expiry_check; t += kDay) {
+    RunAt(t);
+    ASSERT_EQ(StateOf(id), JobState::kQueued) << "day " << (t - kT0) / kDay;
+    EXPECT_GT(engine_.NextWakeMs(), t);
+    EXPECT_LE(engine_.NextWakeMs(), std::min(expiry_check, t + kScheduleHorizonMs));
+  }
+  RunAt(expiry_check - 1);
+  EXPECT_NE(engine_.Find(id), nullptr);
+  EXPECT_EQ(engine_.NextWakeMs(), expiry_check);
+  RunAt(expiry_check);
+  EXPECT_EQ(engine_.Find(id), nullptr);
+}
+
+// Clock jumps of weeks either way move keys across the 32-bit wrap; the schedule is
+// rebuilt from the jobs, so the earliest job still fires first.
+TEST_F(EngineTest, TheScheduleSurvivesClockJumpsOfWeeks) {
+  constexpr int64_t kDay = 86'400'000;
+  RunAt(kT0 + 30 * kDay);
+  const std::string late = Add("q", 0, 0, 20);
+  const std::string early = Add("q", 0, 0, 10);
+  RunAt(kT0 - 30 * kDay);  // back: both are far in the future now
+  EXPECT_NE(engine_.Find(early), nullptr);
+  EXPECT_EQ(engine_.NextWakeMs(), kT0 - 30 * kDay + kScheduleHorizonMs);
+  RunAt(kT0 + 30 * kDay + 11000);  // forward again, just past the first expiry
+  EXPECT_EQ(engine_.Find(early), nullptr);
+  EXPECT_NE(engine_.Find(late), nullptr);
+  EXPECT_EQ(engine_.NextWakeMs(), kT0 + 30 * kDay + 21000);
+  RunAt(kT0 + 30 * kDay + 21000);
+  EXPECT_EQ(engine_.job_count(), 0u);
+}
+
 TEST_F(EngineTest, TtlLeftCountsWholeSecondsAndFloorsAtZero) {
   const std::string id = Add("q", 0, 0, 10);
   EXPECT_EQ(engine_.TtlLeft(JobOf(id)), 10);
@@ -872,8 +911,9 @@ TEST_F(EngineTest, TimerRequeuedJobGoesBeforeNewerJobs) {
 }
 
 TEST_F(EngineTest, QueueOrderBreaksCtimeTiesByIdBytes) {
-  Job* a = Job::Create("q", "a");
-  Job* b = Job::Create("q", "b");
+  JobArena arena;
+  Job* a = Job::Create(arena, "q", "a");
+  Job* b = Job::Create(arena, "q", "b");
   a->ctime = b->ctime = 5;
   a->id = *JobId::Parse("D-00000000-AAAAAAAAAAAAAAAAAAAAAAAB-0001");
   b->id = *JobId::Parse("D-00000000-AAAAAAAAAAAAAAAAAAAAAAAC-0001");
@@ -889,8 +929,8 @@ TEST_F(EngineTest, QueueOrderBreaksCtimeTiesByIdBytes) {
   // ctime first.
   a->ctime = 4;
   EXPECT_TRUE(less(a, b));
-  Job::Destroy(a);
-  Job::Destroy(b);
+  Job::Destroy(arena, a);
+  Job::Destroy(arena, b);
 }
 
 // ------------------------------------------------------------------ QPEEK

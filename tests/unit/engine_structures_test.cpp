@@ -82,6 +82,48 @@ TEST(PointerTableTest, SameTagOrSameHashIsResolvedByTheMatch) {
   EXPECT_EQ(FindIn(table, a), nullptr);
 }
 
+// The table grows by half: 16, 24, 36 ... slots, between 1/2 and 3/4 full as it grows.
+TEST(PointerTableTest, GrowsByHalfAndStaysHalfToThreeQuartersFull) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table table;
+  size_t last_capacity = table.capacity();
+  EXPECT_EQ(last_capacity, 16u);
+  for (int i = 0; i < 20000; ++i) {
+    items.push_back(std::make_unique<Item>(Item{Mix(i), i}));
+    table.Insert(items.back().get());
+    if (table.capacity() != last_capacity) {
+      EXPECT_EQ(table.capacity(), last_capacity + last_capacity / 2);
+      last_capacity = table.capacity();
+    }
+    ASSERT_LE(table.size() * 4, table.capacity() * 3);
+    if (table.capacity() > 16) {
+      ASSERT_GE(table.size() * 2, table.capacity());
+    }
+  }
+  for (const auto& item : items) EXPECT_EQ(FindIn(table, *item), item.get());
+}
+
+// Hashes at the very top of the key space have their home in the last slot: their probe
+// run wraps to slot 0, where the backward shift of an erasure must follow it.
+TEST(PointerTableTest, ProbeRunsWrapAroundTheEnd) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table wrap;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(std::make_unique<Item>(Item{~uint64_t{0} - static_cast<uint64_t>(i), i}));
+    wrap.Insert(items.back().get());
+  }
+  ASSERT_EQ(wrap.capacity(), 16u);
+  for (const auto& item : items) EXPECT_EQ(FindIn(wrap, *item), item.get());
+  for (int i = 0; i < 10; i += 2) EXPECT_TRUE(wrap.Erase(items[i].get()));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(FindIn(wrap, *items[i]), i % 2 ? items[i].get() : nullptr) << i;
+  uint64_t cursor = 0;
+  std::set<int> seen;
+  do {
+    cursor = wrap.ScanBucket(cursor, [&seen](Item* item) { EXPECT_TRUE(seen.insert(item->value).second); });
+  } while (cursor != Table::kScanEnd);
+  EXPECT_EQ(seen, (std::set<int>{1, 3, 5, 7, 9}));
+}
+
 TEST(PointerTableTest, ScanReportsEachItemOnceAcrossResizes) {
   std::vector<std::unique_ptr<Item>> items;
   Table table;
@@ -136,7 +178,7 @@ using ElementHeap = IndexedHeap<Timer, &Timer::pos, ByElement<Timer, TimerOrder>
 using KeyedHeap = IndexedHeap<Timer, &Timer::pos, ByKey<Timer>>;
 
 ElementHeap::Slot SlotFor(ElementHeap&, Timer* t) { return t; }
-KeyedHeap::Slot SlotFor(KeyedHeap&, Timer* t) { return {t->when, t}; }
+KeyedHeap::Slot SlotFor(KeyedHeap&, Timer* t) { return {static_cast<uint32_t>(t->when), t}; }
 
 template <typename Heap>
 class IndexedHeapTest : public ::testing::Test {};
@@ -175,21 +217,40 @@ TYPED_TEST(IndexedHeapTest, PopsInOrderAfterUpdatesAndErasures) {
 TEST(IndexedHeapKeyTest, SlotOfReportsTheKeyOfAnyElement) {
   std::vector<Timer> timers(100);
   KeyedHeap heap;
-  for (size_t i = 0; i < timers.size(); ++i) heap.Push({static_cast<int64_t>(Mix(i) % 1000), &timers[i]});
-  for (size_t i = 0; i < timers.size(); ++i) EXPECT_EQ(heap.SlotOf(&timers[i]).key, static_cast<int64_t>(Mix(i) % 1000));
-  heap.Update({-5, &timers[42]});
+  for (size_t i = 0; i < timers.size(); ++i) heap.Push({static_cast<uint32_t>(Mix(i) % 1000), &timers[i]});
+  for (size_t i = 0; i < timers.size(); ++i) EXPECT_EQ(heap.SlotOf(&timers[i]).key, Mix(i) % 1000);
+  // Keys wrap around: 2^32 - 5 is 5 before 0.
+  heap.Update({static_cast<uint32_t>(-5), &timers[42]});
   EXPECT_EQ(heap.top(), &timers[42]);
-  EXPECT_EQ(heap.top_slot().key, -5);
+  EXPECT_EQ(heap.top_slot().key, static_cast<uint32_t>(-5));
+}
+
+// Keys that straddle the wrap of 32 bits pop in time order, as long as they lie within
+// 2^31 of each other.
+TEST(IndexedHeapKeyTest, KeysAcrossTheWrapKeepTheirOrder) {
+  std::vector<Timer> timers(5000);
+  KeyedHeap heap;
+  const int64_t base = (int64_t{1} << 32) - 2500;  // the middle of the timers wraps
+  for (size_t i = 0; i < timers.size(); ++i) {
+    timers[i].when = base + static_cast<int64_t>(Mix(i) % timers.size());
+    heap.Push(SlotFor(heap, &timers[i]));
+  }
+  int64_t last = 0;
+  while (!heap.empty()) {
+    Timer* t = heap.Pop();
+    EXPECT_GE(t->when, last);
+    last = t->when;
+  }
 }
 
 // Jobs with chosen ctimes (IDs break ties), owned by the test.
-class JobArena {
+class TestJobs {
  public:
-  ~JobArena() {
-    for (Job* job : jobs_) Job::Destroy(job);
+  ~TestJobs() {
+    for (Job* job : jobs_) Job::Destroy(arena_, job);
   }
   Job* Make(uint64_t ctime) {
-    Job* job = Job::Create("q", "body");
+    Job* job = Job::Create(arena_, "q", "body");
     job->ctime = ctime;
     const uint64_t n = jobs_.size();
     std::memcpy(job->id.bytes.data() + 8, &n, sizeof n);
@@ -198,6 +259,7 @@ class JobArena {
   }
 
  private:
+  JobArena arena_;
   std::vector<Job*> jobs_;
 };
 
@@ -207,7 +269,7 @@ std::vector<const Job*> Sorted(const std::set<Job*, JobQueueOrder>& model) { ret
 // checked against a sorted set after every step; QPEEK from both ends along the way.
 TEST(JobQueueTest, MatchesASortedModel) {
   for (uint64_t seed = 1; seed <= 4; ++seed) {
-    JobArena arena;
+    TestJobs arena;
     JobQueue queue;
     std::set<Job*, JobQueueOrder> model;
     std::vector<Job*> queued;  // the model's members, for picking one at random
@@ -263,7 +325,7 @@ TEST(JobQueueTest, MatchesASortedModel) {
 // Erasing most of a long run from the middle compacts it; the survivors keep their order
 // and their positions stay valid for later erasures.
 TEST(JobQueueTest, CompactsARunErasedFromTheMiddle) {
-  JobArena arena;
+  TestJobs arena;
   JobQueue queue;
   std::vector<Job*> jobs;
   for (uint64_t i = 0; i < 10000; ++i) {
@@ -317,6 +379,31 @@ TEST(NodeSetTest, KeepsInsertionOrderInlineAndOnTheHeap) {
   small.Clear();
   EXPECT_TRUE(small.empty());
   EXPECT_TRUE(small.Insert(6));
+}
+
+TEST(NodeSetTest, InlineFieldsHoldTwentyBitsAndErasureKeepsTheOrder) {
+  NodeSet set;
+  const uint32_t max_inline = (1u << 20) - 1;
+  for (uint32_t n : {max_inline, 0u, 12345u}) EXPECT_TRUE(set.Insert(n));
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{max_inline, 0, 12345}));
+  EXPECT_TRUE(set.Erase(max_inline));  // the first: the others move down
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{0, 12345}));
+  EXPECT_TRUE(set.Insert(7));
+  EXPECT_TRUE(set.Erase(12345));  // the middle
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{0, 7}));
+  EXPECT_FALSE(set.Contains(12345));
+  // An index that does not fit a field moves the set to the heap, members kept.
+  EXPECT_TRUE(set.Insert(max_inline + 1));
+  EXPECT_TRUE(set.Insert(UINT32_MAX - 1));
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{0, 7, max_inline + 1, UINT32_MAX - 1}));
+  EXPECT_TRUE(set.Erase(0));
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{7, max_inline + 1, UINT32_MAX - 1}));
+  EXPECT_TRUE(set.Contains(UINT32_MAX - 1));
+  // Erasing down to nothing, then refilling.
+  for (uint32_t n : {7u, max_inline + 1, UINT32_MAX - 1}) EXPECT_TRUE(set.Erase(n));
+  EXPECT_TRUE(set.empty());
+  EXPECT_TRUE(set.Insert(3));
+  EXPECT_EQ(Members(set), (std::vector<uint32_t>{3}));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "disque/engine/indexed_heap.h"
+#include "disque/engine/job_arena.h"
 #include "disque/engine/job_id.h"
 #include "disque/engine/node_set.h"
 
@@ -38,7 +39,7 @@ enum JobFlag : uint8_t {
 // least expires; the heap holds the job's wake-up time) and its queue (JobQueue, only
 // while queued).
 //
-// 96 bytes plus name and body. Nodes-confirmed, needed only while a job waits for
+// 88 bytes plus name and body. Nodes-confirmed, needed only while a job waits for
 // replication or for its ACK to be collected, lives in the engine's side table.
 struct Job {
   JobId id;                // binary ID (24 bytes)
@@ -71,8 +72,8 @@ struct Job {
   size_t allocation_size() const { return sizeof(Job) + queue_len + body_len; }
 
   // Allocates a job with a copy of `queue` and `body`; every other field is zero.
-  static Job* Create(std::string_view queue, std::string_view body);
-  static void Destroy(Job* job);
+  static Job* Create(JobArena& arena, std::string_view queue, std::string_view body);
+  static void Destroy(JobArena& arena, Job* job);
 
  private:
   Job() = default;
@@ -80,7 +81,7 @@ struct Job {
   char* Data() { return reinterpret_cast<char*>(this + 1); }
 };
 
-static_assert(sizeof(Job) == 96, "the job header is part of the memory per job (docs/benchmarks.md)");
+static_assert(sizeof(Job) == 88, "the job header is part of the memory per job (docs/benchmarks.md)");
 
 // Queue order: ctime, then the ID bytes.
 struct JobQueueOrder {

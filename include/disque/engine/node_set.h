@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,90 +83,146 @@ class NodeRegistry {
   std::atomic<uint32_t> size_{0};
 };
 
-// A small set of node indexes: up to three inline (REPLICATE 3 needs no allocation),
-// more on the heap. Insertion order is kept. 16 bytes, 4-aligned: the heap pointer is
-// kept in the inline words (memcpy), so a union with an 8-aligned pointer does not pad
-// every job by 8 bytes.
+// A small set of node indexes, in insertion order: one 64-bit word, because every job
+// has one (nodes-delivered) and 8 bytes of it are 8 bytes per job.
+//
+// States of word_:
+// - inline (bit 0 set): up to three members below 2^20, 20 bits each from bit 3, their
+//   count in bits 1-2. The empty set is the word 1. REPLICATE 3 in a cluster of fewer
+//   than a million distinct nodes seen by this process needs no allocation.
+// - heap (bit 0 clear): a pointer to a Block (8-aligned), entered on the fourth member
+//   or a member of 2^20 or more, and kept until Clear.
 class NodeSet {
  public:
+  // Iterates the members by value (inline members are not addressable).
+  class Iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = uint32_t;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = uint32_t;
+    Iterator() = default;
+    Iterator(const NodeSet* set, size_t i) : set_(set), i_(i) {}
+    uint32_t operator*() const { return set_->At(i_); }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++i_;
+      return before;
+    }
+    bool operator==(const Iterator& other) const { return i_ == other.i_; }
+
+   private:
+    const NodeSet* set_ = nullptr;
+    size_t i_ = 0;
+  };
+
   NodeSet() = default;
   ~NodeSet() { Release(); }
   NodeSet(const NodeSet&) = delete;
   NodeSet& operator=(const NodeSet&) = delete;
-  NodeSet(NodeSet&& other) noexcept { MoveFrom(other); }
+  NodeSet(NodeSet&& other) noexcept : word_(other.word_) { other.word_ = kEmpty; }
   NodeSet& operator=(NodeSet&& other) noexcept {
     if (this != &other) {
       Release();
-      MoveFrom(other);
+      word_ = other.word_;
+      other.word_ = kEmpty;
     }
     return *this;
   }
 
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  const uint32_t* begin() const { return data(); }
-  const uint32_t* end() const { return data() + size_; }
-  bool Contains(uint32_t node) const { return std::find(begin(), end(), node) != end(); }
+  size_t size() const { return is_inline() ? (word_ >> 1) & 3 : block()->size; }
+  bool empty() const { return size() == 0; }
+  Iterator begin() const { return {this, 0}; }
+  Iterator end() const { return {this, size()}; }
+  bool Contains(uint32_t node) const { return IndexOf(node) != kAbsent; }
 
   // True if `node` was added (it was not there).
   bool Insert(uint32_t node) {
-    if (Contains(node) || size_ == UINT16_MAX) return false;
-    if (size_ == capacity_) Grow();
-    data()[size_++] = node;
+    const size_t n = size();
+    if (n == UINT16_MAX || Contains(node)) return false;
+    if (is_inline() && n < kInline && node <= kInlineMax) {
+      word_ = (word_ & ~uint64_t{6}) | ((n + 1) << 1) | (uint64_t{node} << Shift(n));
+      return true;
+    }
+    if (is_inline() || block()->size == block()->capacity) Grow();
+    Block* b = block();
+    b->nodes()[b->size++] = node;
     return true;
   }
   bool Erase(uint32_t node) {
-    uint32_t* d = data();
-    uint32_t* it = std::find(d, d + size_, node);
-    if (it == d + size_) return false;
-    std::copy(it + 1, d + size_, it);
-    --size_;
+    const size_t i = IndexOf(node);
+    if (i == kAbsent) return false;
+    if (is_inline()) {
+      const size_t n = size();
+      // Drop member i: the members after it move down one field.
+      const uint64_t below = word_ & ((uint64_t{1} << Shift(i)) - 1);
+      const uint64_t above = (word_ >> Shift(i + 1)) << Shift(i);
+      word_ = ((below | above) & ~uint64_t{6}) | ((n - 1) << 1);
+    } else {
+      Block* b = block();
+      std::copy(b->nodes() + i + 1, b->nodes() + b->size, b->nodes() + i);
+      --b->size;
+    }
     return true;
   }
   void Clear() {
     Release();
-    size_ = 0;
+    word_ = kEmpty;
   }
 
  private:
-  static constexpr uint16_t kInline = 3;
+  // Followed by `capacity` node indexes.
+  struct Block {
+    uint32_t size;
+    uint32_t capacity;
+    uint32_t* nodes() { return reinterpret_cast<uint32_t*>(this + 1); }
+  };
+  static constexpr uint64_t kEmpty = 1;
+  static constexpr size_t kInline = 3;
+  static constexpr int kBits = 20;
+  static constexpr uint32_t kInlineMax = (uint32_t{1} << kBits) - 1;
+  static constexpr size_t kAbsent = SIZE_MAX;
 
-  static_assert(sizeof(uint32_t*) <= kInline * sizeof(uint32_t));
-
-  uint32_t* heap() const {
-    uint32_t* p;
-    std::memcpy(&p, words_, sizeof p);
-    return p;
+  static int Shift(size_t i) { return 3 + kBits * static_cast<int>(i); }
+  bool is_inline() const { return (word_ & 1) != 0; }
+  Block* block() const { return reinterpret_cast<Block*>(static_cast<uintptr_t>(word_)); }
+  uint32_t At(size_t i) const {
+    return is_inline() ? static_cast<uint32_t>((word_ >> Shift(i)) & kInlineMax) : block()->nodes()[i];
   }
-  void set_heap(uint32_t* p) { std::memcpy(words_, &p, sizeof p); }
-  uint32_t* data() { return capacity_ > kInline ? heap() : words_; }
-  const uint32_t* data() const { return capacity_ > kInline ? heap() : words_; }
+  size_t IndexOf(uint32_t node) const {
+    const size_t n = size();
+    for (size_t i = 0; i < n; ++i) {
+      if (At(i) == node) return i;
+    }
+    return kAbsent;
+  }
+  static Block* Allocate(uint32_t capacity) {
+    void* mem = ::operator new(sizeof(Block) + capacity * sizeof(uint32_t));
+    auto* b = static_cast<Block*>(mem);
+    b->size = 0;
+    b->capacity = capacity;
+    return b;
+  }
   void Grow() {
-    const auto capacity = static_cast<uint16_t>(std::min<uint32_t>(UINT16_MAX, capacity_ * 2u));
-    auto* grown = new uint32_t[capacity];
-    std::copy(begin(), end(), grown);
-    if (capacity_ > kInline) delete[] heap();
-    set_heap(grown);
-    capacity_ = capacity;
+    const size_t n = size();
+    Block* grown = Allocate(static_cast<uint32_t>(std::min<size_t>(UINT16_MAX, std::max<size_t>(8, n * 2))));
+    for (size_t i = 0; i < n; ++i) grown->nodes()[i] = At(i);
+    grown->size = static_cast<uint32_t>(n);
+    Release();
+    word_ = reinterpret_cast<uintptr_t>(grown);
   }
   void Release() {
-    if (capacity_ > kInline) delete[] heap();
-    capacity_ = kInline;
-  }
-  void MoveFrom(NodeSet& other) {
-    size_ = other.size_;
-    capacity_ = other.capacity_;
-    std::copy(other.words_, other.words_ + kInline, words_);  // the members or the pointer
-    other.size_ = 0;
-    other.capacity_ = kInline;
+    if (!is_inline()) ::operator delete(block());
   }
 
-  // Inline: the members (capacity_ == kInline). On the heap: the array's pointer.
-  uint32_t words_[kInline] = {};
-  uint16_t size_ = 0;
-  uint16_t capacity_ = kInline;
+  uint64_t word_ = kEmpty;
 };
 
-static_assert(sizeof(NodeSet) == 16);
+static_assert(sizeof(NodeSet) == 8);
 
 }  // namespace disque::engine

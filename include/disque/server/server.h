@@ -189,6 +189,8 @@ uint64_t UsedMemory();
 // Gives the allocator's free pages back to the OS (malloc_trim: glibc keeps what a
 // million acked jobs freed, 220 MB of RSS, otherwise). Walks every arena; call rarely.
 void ReleaseFreeMemory();
+// Fixes malloc's mmap and trim thresholds (see server.cpp); the server calls it once.
+void TuneAllocator();
 uint64_t ResidentSetSize();
 
 }  // namespace disque::server

@@ -1,0 +1,200 @@
+#include "disque/engine/job_arena.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstring>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DISQUE_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DISQUE_ARENA_ASAN 1
+#endif
+#endif
+
+#ifdef DISQUE_ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace disque::engine {
+namespace {
+
+// Slab bytes in use across the process's arenas (one per shard), for used_memory.
+// Changed once per slab, never per chunk.
+std::atomic<uint64_t> process_slab_bytes{0};
+
+}  // namespace
+
+size_t JobArena::ClassOf(size_t size) {
+  if (size <= 512) return size == 0 ? 0 : (size + 7) / 8 - 1;
+  // 2^k < size <= 2^(k+1), k >= 9: 32 classes of 2^(k-5) bytes each.
+  const int k = static_cast<int>(std::bit_width(size - 1)) - 1;
+  const size_t step = size_t{1} << (k - 5);
+  return 64 + static_cast<size_t>(k - 9) * 32 + (size - (size_t{1} << k) + step - 1) / step - 1;
+}
+
+size_t JobArena::ClassSize(size_t cls) {
+  if (cls < 64) return (cls + 1) * 8;
+  const size_t k = 9 + (cls - 64) / 32;
+  return (size_t{1} << k) + ((cls - 64) % 32 + 1) * (size_t{1} << (k - 5));
+}
+
+uint64_t JobArena::ProcessSlabBytes() { return process_slab_bytes.load(std::memory_order_relaxed); }
+
+void JobArena::SlabList::Push(Slab* s) {
+  s->prev = nullptr;
+  s->next = head;
+  if (head != nullptr) head->prev = s;
+  head = s;
+  ++size;
+}
+
+void JobArena::SlabList::Remove(Slab* s) {
+  if (s->prev != nullptr) s->prev->next = s->next;
+  else head = s->next;
+  if (s->next != nullptr) s->next->prev = s->prev;
+  --size;
+}
+
+JobArena::Slab* JobArena::SlabList::Pop() {
+  Slab* s = head;
+  if (s != nullptr) Remove(s);
+  return s;
+}
+
+JobArena::JobArena() = default;
+
+JobArena::~JobArena() {
+  process_slab_bytes.fetch_sub(slabs_in_use_ * kSlabSize, std::memory_order_relaxed);
+  for (char* region : regions_) {
+    ARENA_UNPOISON(region, kRegionSize);
+    munmap(region, kRegionSize);
+  }
+}
+
+void* JobArena::Allocate(size_t size) {
+  if (size > kMaxSmall) return ::operator new(size);
+  const size_t cls = ClassOf(size);
+  Slab* s = partial_[cls].head;
+  if (s == nullptr) s = NewSlab(cls);
+  char* p;
+  if (s->free != nullptr) {
+    p = static_cast<char*>(s->free);
+    ARENA_UNPOISON(p, s->chunk);
+    std::memcpy(&s->free, p, sizeof s->free);
+  } else {
+    p = reinterpret_cast<char*>(s) + s->bump;
+    ARENA_UNPOISON(p, s->chunk);
+    s->bump += s->chunk;
+  }
+  ++s->live;
+  if (s->free == nullptr && s->bump + s->chunk > kSlabSize) {
+    partial_[cls].Remove(s);
+    s->state = SlabState::kFull;
+  }
+  return p;
+}
+
+void JobArena::Free(void* p, size_t size) {
+  if (size > kMaxSmall) {
+    ::operator delete(p);
+    return;
+  }
+  Slab* s = SlabOf(p);
+  std::memcpy(p, &s->free, sizeof s->free);
+  s->free = p;
+  ARENA_POISON(p, s->chunk);
+  if (--s->live == 0) {
+    if (s->state == SlabState::kPartial) partial_[s->cls].Remove(s);
+    ReleaseSlab(s);
+  } else if (s->state == SlabState::kFull) {
+    s->state = SlabState::kPartial;
+    partial_[s->cls].Push(s);
+  }
+}
+
+JobArena::Slab* JobArena::NewSlab(size_t cls) {
+  Slab* s = hot_.Pop();
+  hot_low_water_ = std::min(hot_low_water_, hot_.size);
+  if (s == nullptr && !cold_.empty()) {
+    s = cold_.back();
+    cold_.pop_back();
+  }
+  if (s == nullptr) {
+    if (carve_ == carve_end_) MapRegion();
+    s = reinterpret_cast<Slab*>(carve_);
+    carve_ += kSlabSize;
+  }
+  ARENA_UNPOISON(s, sizeof(Slab));
+  s->free = nullptr;
+  s->bump = kFirstChunk;
+  s->live = 0;
+  s->chunk = static_cast<uint32_t>(ClassSize(cls));
+  s->cls = static_cast<uint16_t>(cls);
+  s->state = SlabState::kPartial;
+  partial_[cls].Push(s);
+  ++slabs_in_use_;
+  process_slab_bytes.fetch_add(kSlabSize, std::memory_order_relaxed);
+  return s;
+}
+
+// An empty slab is kept hot for the next NewSlab (a queue that fills and drains reuses
+// it without a system call), or its pages go back to the system.
+void JobArena::ReleaseSlab(Slab* s) {
+  --slabs_in_use_;
+  process_slab_bytes.fetch_sub(kSlabSize, std::memory_order_relaxed);
+  ARENA_POISON(reinterpret_cast<char*>(s) + kFirstChunk, kSlabSize - kFirstChunk);
+  if (hot_.size < kHotSlabs) {
+    s->state = SlabState::kHot;
+    hot_.Push(s);
+    return;
+  }
+  MakeCold(s);
+}
+
+void JobArena::MakeCold(Slab* s) {
+  // Cold slabs are listed outside themselves: a header write would fault a page back in.
+  madvise(s, kSlabSize, MADV_DONTNEED);
+  cold_.push_back(s);
+}
+
+void JobArena::ReleaseIdleSlabs() {
+  // The slabs at the tail of the hot list are the ones pushed longest ago.
+  for (size_t n = std::min(hot_low_water_, hot_.size); n > 0; --n) {
+    Slab* s = hot_.head;
+    while (s->next != nullptr) s = s->next;
+    hot_.Remove(s);
+    MakeCold(s);
+  }
+  hot_low_water_ = hot_.size;
+}
+
+void JobArena::MapRegion() {
+  // Over-map by one slab to align the region to kSlabSize, then trim the ends.
+  const size_t len = kRegionSize + kSlabSize;
+  void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kSlabSize - 1) & ~(uintptr_t{kSlabSize} - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const uintptr_t tail = start + len - (aligned + kRegionSize);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + kRegionSize), tail);
+  char* region = reinterpret_cast<char*>(aligned);
+  // Huge pages would make one touched job cost 2 MB of RSS and split on every discard.
+  madvise(region, kRegionSize, MADV_NOHUGEPAGE);
+  ARENA_POISON(region, kRegionSize);
+  regions_.push_back(region);
+  carve_ = region;
+  carve_end_ = region + kRegionSize;
+}
+
+}  // namespace disque::engine
