@@ -167,6 +167,32 @@ Job* Engine::Find(const JobId& id) const {
   return jobs_.Find(id.hash(), [&id](const Job& j) { return j.id == id; });
 }
 
+void Engine::Prefetch(std::span<const std::string_view> id_texts) const {
+  constexpr size_t kBatch = 64;
+  uint64_t hashes[kBatch];
+  const Job* jobs[kBatch];
+  for (size_t start = 0; start < id_texts.size(); start += kBatch) {
+    const size_t end = std::min(id_texts.size(), start + kBatch);
+    size_t n = 0;
+    for (size_t i = start; i < end; ++i) {
+      const std::optional<JobId> id = JobId::Parse(id_texts[i]);
+      if (!id) continue;
+      hashes[n++] = id->hash();
+      jobs_.PrefetchHome(hashes[n - 1]);
+    }
+    size_t found = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (const Job* job = jobs_.Candidate(hashes[i])) {
+        __builtin_prefetch(job);
+        jobs[found++] = job;
+      }
+    }
+    for (size_t i = 0; i < found; ++i) {
+      if (JobSchedule::Contains(jobs[i])) schedule_.Prefetch(jobs[i]);
+    }
+  }
+}
+
 Job* Engine::Find(std::string_view id_text) const {
   const std::optional<JobId> id = JobId::Parse(id_text);
   return id ? Find(*id) : nullptr;

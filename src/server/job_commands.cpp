@@ -671,6 +671,7 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
   for (auto& [shard_id, ids] : groups) {
     auto apply = [op, ids = std::move(ids)](Engine& e) {
       int64_t n = 0;
+      if (ids.size() > 1) e.Prefetch(ids);
       for (std::string_view id : ids) n += op(e, id);
       return n;
     };

@@ -748,6 +748,24 @@ TEST_F(EngineTest, AckDeletesOnASingleNode) {
   EXPECT_FALSE(engine_.Ack("D-short"));
 }
 
+// Prefetch is only a hint: any mix of IDs (known, unknown, malformed, more than one
+// batch of 64) is accepted and changes nothing.
+TEST_F(EngineTest, PrefetchOfABatchOfIdsChangesNothing) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 150; ++i) ids.push_back(Add("q"));
+  ids.push_back(UnknownId());
+  ids.push_back("D-short");
+  ids.push_back("");
+  const std::vector<std::string_view> views(ids.begin(), ids.end());
+  engine_.Prefetch(views);
+  EXPECT_EQ(engine_.job_count(), 150u);
+  EXPECT_EQ(Len("q"), 150u);
+  size_t acked = 0;
+  for (std::string_view id : views) acked += engine_.Ack(id);
+  EXPECT_EQ(acked, 150u);
+  EXPECT_EQ(engine_.job_count(), 0u);
+}
+
 TEST_F(EngineTest, AckOfAQueuedJobRemovesItFromTheMiddleOfTheQueue) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(Add("q"));

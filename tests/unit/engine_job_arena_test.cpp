@@ -143,6 +143,19 @@ TEST(JobArenaTest, HotSlabsGoColdAfterACronPeriodWithoutUse) {
   for (void* c : chunks) arena.Free(c, 512);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// Free chunks are poisoned, so AddressSanitizer still catches a job used after it went.
+TEST(JobArenaDeathTest, AReadOfAFreedChunkIsReported) {
+  JobArena arena;
+  auto* p = static_cast<volatile char*>(arena.Allocate(100));
+  p[0] = 1;
+  arena.Free(const_cast<char*>(p), 100);
+  EXPECT_DEATH({ (void)p[50]; }, "use-after-poison");
+  // Never handed out: the rest of the slab is poisoned too.
+  EXPECT_DEATH({ (void)p[200]; }, "use-after-poison");
+}
+#endif
+
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 size_t ResidentBytes() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");

@@ -124,6 +124,33 @@ TEST(PointerTableTest, ProbeRunsWrapAroundTheEnd) {
   EXPECT_EQ(seen, (std::set<int>{1, 3, 5, 7, 9}));
 }
 
+// A probe run longer than the stored displacement (255) is handled by reading the
+// hashes: items sharing one home slot, erased from the front, middle and back of the run.
+TEST(PointerTableTest, LongProbeRunsSurviveErasure) {
+  std::vector<std::unique_ptr<Item>> items;
+  Table table;
+  for (int i = 0; i < 700; ++i) {
+    // The same key (top 54 bits), different low bits: one home, one run.
+    items.push_back(std::make_unique<Item>(Item{(uint64_t{0x5555} << 48) | static_cast<uint64_t>(i), i}));
+    table.Insert(items.back().get());
+  }
+  std::set<int> erased;
+  for (int i : {0, 1, 2, 300, 301, 255, 256, 257, 698, 699, 5}) {
+    ASSERT_TRUE(table.Erase(items[i].get()));
+    erased.insert(i);
+    for (int k = 0; k < 700; ++k) {
+      ASSERT_EQ(FindIn(table, *items[k]), erased.count(k) ? nullptr : items[k].get()) << "after " << i << ": " << k;
+    }
+  }
+  // Shift everything out again, so stored displacements that were decremented are used.
+  for (int k = 0; k < 700; ++k) {
+    if (!erased.count(k)) {
+      ASSERT_TRUE(table.Erase(items[k].get())) << k;
+    }
+  }
+  EXPECT_EQ(table.size(), 0u);
+}
+
 TEST(PointerTableTest, ScanReportsEachItemOnceAcrossResizes) {
   std::vector<std::unique_ptr<Item>> items;
   Table table;
