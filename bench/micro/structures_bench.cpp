@@ -62,7 +62,7 @@ class JobPool {
 
 // Outside an engine a job's qtime_ms is free: these benchmarks keep the job's wake-up
 // there, and this is the schedule slot that arms it.
-JobSchedule::Slot Armed(Job* job) { return {static_cast<uint32_t>(job->qtime_ms), job}; }
+JobSchedule::Slot Armed(Job* job) { return {job->qtime_ms, job}; }
 
 // `resident` jobs in a schedule heap, and kBatch more to insert.
 struct Schedule {
@@ -101,7 +101,7 @@ void BM_ScheduleInsert(benchmark::State& state) {
       state.PauseTiming();
       erase_batch();
       // BM_ScheduleFire moves the pending range forward: follow it.
-      const int64_t base = s.heap.top_slot().key;  // small times: no wrap-around here
+      const int64_t base = s.heap.top_slot().key;
       for (size_t k = 0; k < kBatch; ++k) {
         s.extra[k]->qtime_ms = base + static_cast<int64_t>(s.rng() % kSpanMs);
       }

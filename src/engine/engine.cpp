@@ -85,7 +85,6 @@ Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_
       ctimes_(ctimes != nullptr ? *ctimes : own_ctimes_),
       own_nodes_(nodes != nullptr ? nullptr : std::make_unique<NodeRegistry>()),
       nodes_(nodes != nullptr ? nodes : own_nodes_.get()) {
-  schedule_base_ms_ = NowMs();
   cluster_.self = nodes_->Intern(node_id_);
   cluster_.members = {cluster_.self};
 }
@@ -331,25 +330,11 @@ void Engine::Reschedule(Job& job) {
 }
 
 void Engine::SetWake(Job& job, int64_t wake_ms) {
-  const auto key = static_cast<uint32_t>(std::min(wake_ms, schedule_base_ms_ + kScheduleHorizonMs));
   if (JobSchedule::Contains(&job)) {
-    schedule_.Update({key, &job});
+    schedule_.Update({wake_ms, &job});
   } else {
-    schedule_.Push({key, &job});
+    schedule_.Push({wake_ms, &job});
   }
-}
-
-void Engine::AdvanceScheduleBase(int64_t now) {
-  const int64_t moved = now - schedule_base_ms_;
-  schedule_base_ms_ = now;
-  if (moved >= -kScheduleHorizonMs / 2 && moved <= kScheduleHorizonMs / 2) return;
-  // The clock jumped by days: keys set before may now be on the wrong side of the
-  // wrap-around. Build the schedule again from the jobs themselves.
-  std::vector<Job*> jobs;
-  jobs.reserve(schedule_.size());
-  for (const auto& slot : schedule_.items()) jobs.push_back(ByKey<Job>::Item(slot));
-  schedule_.Clear();
-  for (Job* job : jobs) Reschedule(*job);
 }
 
 int64_t Engine::Jitter() {
@@ -453,9 +438,8 @@ void Engine::Unblock(std::string_view name, const Waiter* waiter) {
 void Engine::ProcessTimers() {
   const int64_t now = NowMs();
   const int64_t now_s = now / 1000;
-  AdvanceScheduleBase(now);
   for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
-    if (KeyTime(schedule_.top_slot().key) > now) break;
+    if (schedule_.top_slot().key > now) break;
     Job* job = schedule_.top();
     if (static_cast<int64_t>(job->etime) <= now_s) {
       // Expired: every node expires its own copy, so nothing is sent, except for a job
@@ -495,14 +479,12 @@ void Engine::ProcessTimers() {
     // Whatever happened, the job must leave the due part of the schedule.
     if (Find(job->id) == job) {
       Reschedule(*job);
-      if (KeyTime(schedule_.SlotOf(job).key) <= now) SetWake(*job, now + 1);
+      if (schedule_.SlotOf(job).key <= now) SetWake(*job, now + 1);
     }
   }
 }
 
-int64_t Engine::NextWakeMs() const {
-  return schedule_.empty() ? INT64_MAX : KeyTime(schedule_.top_slot().key);
-}
+int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top_slot().key; }
 
 bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms) const {
   return q.jobs.empty() && q.waiters.empty() && q.pause == 0 && now_ms - q.atime_ms >= max_idle_ms;
@@ -642,7 +624,7 @@ std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
 
 std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {
   if (!JobSchedule::Contains(&job)) return std::nullopt;
-  return std::max<int64_t>(0, KeyTime(schedule_.SlotOf(&job).key) - NowMs());
+  return std::max<int64_t>(0, schedule_.SlotOf(&job).key - NowMs());
 }
 
 int64_t Engine::TtlLeft(const Job& job) const {

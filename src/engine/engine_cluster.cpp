@@ -290,7 +290,6 @@ void Engine::CancelReplication(const JobId& id) {
 
 void Engine::Cron() {
   const int64_t now = NowMs();
-  AdvanceScheduleBase(now);
   arena_.ReleaseIdleSlabs();
   // Synchronous replication (PROTOCOL.md II 6): timeouts, the LEAVING error, and one
   // more node at least 50 ms after the last one was added, re-sending to the rest.

@@ -32,8 +32,6 @@ inline constexpr int64_t kRequeueJitterMs = 500;   // DISQUE_TIME_ERR: [-250, +2
 inline constexpr int64_t kWillQueueAdvanceMs = 500;
 inline constexpr int64_t kQueueMaxIdleMs = 300'000;
 inline constexpr size_t kMaxJobsPerTimerRun = 10000;
-// How far past the engine's schedule base a key may lie (see Engine::schedule_base_ms_).
-inline constexpr int64_t kScheduleHorizonMs = int64_t{1} << 30;
 inline constexpr int64_t kAddNodeMinPeriodMs = 50;      // DELAYED_JOB_ADD_NODE_MIN_PERIOD
 inline constexpr int64_t kGcRetryMinPeriodMs = 1000;
 inline constexpr int64_t kGcRetryMaxPeriodMs = 180000;
@@ -318,12 +316,6 @@ class Engine {
   void Reschedule(Job& job);
   // Puts the job in the schedule, or moves it there, at `wake_ms`.
   void SetWake(Job& job, int64_t wake_ms);
-  // The unix ms of a schedule key (the keys are 32-bit: see schedule_base_ms_).
-  int64_t KeyTime(uint32_t key) const {
-    return schedule_base_ms_ + static_cast<int32_t>(key - static_cast<uint32_t>(schedule_base_ms_));
-  }
-  // Moves schedule_base_ms_ to `now`; after a clock jump of days, re-keys every job.
-  void AdvanceScheduleBase(int64_t now);
   void SetRequeueTime(Job& job, int64_t now_ms);
   // Deletes a job; an active or queued one is reported to the journal (DelJob).
   void DeleteJob(Job* job);
@@ -401,12 +393,6 @@ class Engine {
   PointerTable<Job, JobHashTraits> jobs_;
   PointerTable<Queue, QueueHashTraits> queues_;
   JobSchedule schedule_;
-  // The schedule's keys are the low 32 bits of unix ms. Every key is kept within 2^30 ms
-  // (12 days) after this base, a recent time (set by ProcessTimers and Cron): SetWake
-  // clamps later wake-ups, which then wake early and are re-armed by Reschedule. So all
-  // keys lie within 2^31 of each other and of the base, which the wrap-around order and
-  // KeyTime need.
-  int64_t schedule_base_ms_;
   CtimeSource own_ctimes_;
   CtimeSource& ctimes_;
   size_t job_bytes_ = 0;

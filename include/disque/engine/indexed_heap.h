@@ -27,39 +27,24 @@ struct ByElement {
 // everywhere in it (the schedule of a million jobs): with the key inside the job, every
 // level of a sift was a cache miss, and firing a timer cost 65 times more at 1M jobs
 // than at 1 (bench/micro/structures_bench.cpp).
-//
-// The key is 32 bits compared with wrap-around (serial number arithmetic, RFC 1982):
-// a before b when (int32)(a - b) < 0. That is a consistent order only while every key
-// in the heap lies within 2^31 of every other; the user keeps them so (the engine's
-// schedule holds milliseconds within 2^30 of a recent base: Engine::SetWake). The slot
-// is 12 bytes, 4-aligned, because the pointer is kept as two halves: a pointer member
-// would align it to 16 and cost 4 bytes per element of a million-job schedule.
 template <typename T>
 struct ByKey {
   struct Slot {
-    uint32_t key;
-    uint32_t item_lo;
-    uint32_t item_hi;
-    Slot(uint32_t k, T* item)
-        : key(k),
-          item_lo(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(item))),
-          item_hi(static_cast<uint32_t>(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(item)) >> 32)) {}
+    int64_t key;
+    T* item;
   };
-  static_assert(sizeof(Slot) == 12);
-  static T* Item(const Slot& slot) {
-    return reinterpret_cast<T*>(static_cast<uintptr_t>((uint64_t{slot.item_hi} << 32) | slot.item_lo));
-  }
-  static bool Before(const Slot& a, const Slot& b) { return static_cast<int32_t>(a.key - b.key) < 0; }
+  static T* Item(const Slot& slot) { return slot.item; }
+  static bool Before(const Slot& a, const Slot& b) { return a.key < b.key; }
 };
 
 // A 4-ary min-heap whose elements know their own position (the member `Pos`), so an
 // element is removed or re-keyed in O(log n) without a search. Used for a queue's
 // out-of-order jobs (JobQueue; ByElement: 8 bytes per element in the array) and for a
-// shard's schedule (ByKey, ordered by wake-up time: 12 bytes), plus 4 bytes in the
+// shard's schedule (ByKey, ordered by wake-up time: 16 bytes), plus 4 bytes in the
 // element; no per-element node. Four children per node halve the depth of a binary
 // heap: a sift moves half as many elements, and each move writes the moved element's
 // position (a cache miss when elements are scattered); the four slots compared at each
-// level of a ByKey heap are adjacent (48 bytes, one or two cache lines).
+// level of a ByKey heap are adjacent (64 bytes, one or two cache lines).
 //
 // Invariant: for every i, Item(slots_[i])->*Pos == i, and Before(slots_[i],
 // slots_[(i - 1) / 4]) is false. An element not in the heap has Pos == kNotInHeap.
