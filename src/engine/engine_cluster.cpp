@@ -291,6 +291,7 @@ void Engine::CancelReplication(const JobId& id) {
 void Engine::Cron() {
   const int64_t now = NowMs();
   arena_.ReleaseIdleSlabs();
+  arena_.Publish();
   // Synchronous replication (PROTOCOL.md II 6): timeouts, the LEAVING error, and one
   // more node at least 50 ms after the last one was added, re-sending to the rest.
   const std::vector<Job*> waiting(replicating_.begin(), replicating_.end());

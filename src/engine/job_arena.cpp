@@ -28,9 +28,9 @@
 namespace disque::engine {
 namespace {
 
-// Slab bytes in use across the process's arenas (one per shard), for used_memory.
-// Changed once per slab, never per chunk.
-std::atomic<uint64_t> process_slab_bytes{0};
+// Live bytes across the process's arenas (one per shard) as last published, for
+// used_memory.
+std::atomic<uint64_t> process_live_bytes{0};
 
 }  // namespace
 
@@ -48,7 +48,13 @@ size_t JobArena::ClassSize(size_t cls) {
   return (size_t{1} << k) + ((cls - 64) % 32 + 1) * (size_t{1} << (k - 5));
 }
 
-uint64_t JobArena::ProcessSlabBytes() { return process_slab_bytes.load(std::memory_order_relaxed); }
+uint64_t JobArena::ProcessLiveBytes() { return process_live_bytes.load(std::memory_order_relaxed); }
+
+void JobArena::Publish() {
+  // Unsigned wrap-around makes a fall in use come out right in the sum.
+  process_live_bytes.fetch_add(live_bytes_ - published_bytes_, std::memory_order_relaxed);
+  published_bytes_ = live_bytes_;
+}
 
 void JobArena::SlabList::Push(Slab* s) {
   s->prev = nullptr;
@@ -74,7 +80,7 @@ JobArena::Slab* JobArena::SlabList::Pop() {
 JobArena::JobArena() = default;
 
 JobArena::~JobArena() {
-  process_slab_bytes.fetch_sub(slabs_in_use_ * kSlabSize, std::memory_order_relaxed);
+  process_live_bytes.fetch_sub(published_bytes_, std::memory_order_relaxed);
   for (char* region : regions_) {
     ARENA_UNPOISON(region, kRegionSize);
     munmap(region, kRegionSize);
@@ -97,6 +103,7 @@ void* JobArena::Allocate(size_t size) {
     s->bump += s->chunk;
   }
   ++s->live;
+  live_bytes_ += s->chunk;
   if (s->free == nullptr && s->bump + s->chunk > kSlabSize) {
     partial_[cls].Remove(s);
     s->state = SlabState::kFull;
@@ -113,6 +120,7 @@ void JobArena::Free(void* p, size_t size) {
   std::memcpy(p, &s->free, sizeof s->free);
   s->free = p;
   ARENA_POISON(p, s->chunk);
+  live_bytes_ -= s->chunk;
   if (--s->live == 0) {
     if (s->state == SlabState::kPartial) partial_[s->cls].Remove(s);
     ReleaseSlab(s);
@@ -143,7 +151,6 @@ JobArena::Slab* JobArena::NewSlab(size_t cls) {
   s->state = SlabState::kPartial;
   partial_[cls].Push(s);
   ++slabs_in_use_;
-  process_slab_bytes.fetch_add(kSlabSize, std::memory_order_relaxed);
   return s;
 }
 
@@ -151,7 +158,6 @@ JobArena::Slab* JobArena::NewSlab(size_t cls) {
 // it without a system call), or its pages go back to the system.
 void JobArena::ReleaseSlab(Slab* s) {
   --slabs_in_use_;
-  process_slab_bytes.fetch_sub(kSlabSize, std::memory_order_relaxed);
   ARENA_POISON(reinterpret_cast<char*>(s) + kFirstChunk, kSlabSize - kFirstChunk);
   if (hot_.size < kHotSlabs) {
     s->state = SlabState::kHot;
@@ -179,6 +185,11 @@ void JobArena::ReleaseIdleSlabs() {
 }
 
 void JobArena::MapRegion() {
+  // Free must not throw (it runs in destructors): cold_ gets room now for every slab
+  // there will be, and regions_ room before a mapping it could lose.
+  constexpr size_t kSlabsPerRegion = kRegionSize / kSlabSize;
+  regions_.reserve(regions_.size() + 1);
+  cold_.reserve((regions_.size() + 1) * kSlabsPerRegion);
   // Over-map by one slab to align the region to kSlabSize, then trim the ends.
   const size_t len = kRegionSize + kSlabSize;
   void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

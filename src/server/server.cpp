@@ -385,7 +385,7 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
 // Exported by libasan and libtsan (GCC ships no header for it).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 uint64_t UsedMemory() {
-  return __sanitizer_get_current_allocated_bytes() + engine::JobArena::ProcessSlabBytes();
+  return __sanitizer_get_current_allocated_bytes() + engine::JobArena::ProcessLiveBytes();
 }
 void ReleaseFreeMemory() {}
 void TuneAllocator() {}
@@ -393,7 +393,7 @@ void TuneAllocator() {}
 uint64_t UsedMemory() {
   struct mallinfo2 mi = mallinfo2();
   // Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
-  return mi.uordblks + mi.hblkhd + engine::JobArena::ProcessSlabBytes();
+  return mi.uordblks + mi.hblkhd + engine::JobArena::ProcessLiveBytes();
 }
 void ReleaseFreeMemory() { malloc_trim(0); }
 // Setting the thresholds turns glibc's dynamic ones off. Those rise to the size of the

@@ -140,6 +140,34 @@ TEST_P(RobustnessTest, MemoryOfAckedJobsReturnsToTheSystem) {
       << "RSS: empty " << baseline << ", full " << full << ", after the acks " << InfoField(c, "used_memory_rss");
 }
 
+// used_memory (which maxmemory and eviction read) counts the jobs, which live in the
+// shards' slab arenas rather than in malloc's heap, and falls when they go, even though
+// freed chunks leave their slabs partly used.
+TEST_P(RobustnessTest, UsedMemoryCountsJobsAndFallsWhenTheyGo) {
+  RedisClient c(port());
+  ASSERT_TRUE(c.connected());
+  const int64_t baseline = InfoField(c, "used_memory");
+  const std::string body(1000, 'u');
+  constexpr int kJobs = 20000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kJobs; ++i) c.Append({"ADDJOB", "usedq", body, "0"});
+  for (int i = 0; i < kJobs; ++i) {
+    Reply r = c.GetReply();
+    ASSERT_EQ(r.type, Reply::Type::kStatus) << r.ToString();
+    ids.push_back(r.str);
+  }
+  const int64_t want = baseline + int64_t{kJobs} * 1000;
+  EXPECT_TRUE(WaitFor([&] { return InfoField(c, "used_memory") >= want; }))
+      << "used_memory " << InfoField(c, "used_memory") << ", expected at least " << want;
+  // Every other job: no slab empties, yet use must fall by about half of the jobs.
+  std::vector<std::string> ack{"FASTACK"};
+  for (int i = 0; i < kJobs; i += 2) ack.push_back(ids[i]);
+  ASSERT_EQ(c.Command(ack).integer, kJobs / 2);
+  const int64_t half = baseline + int64_t{kJobs} * 1000 * 3 / 4;
+  EXPECT_TRUE(WaitFor([&] { return InfoField(c, "used_memory") < half; }))
+      << "used_memory " << InfoField(c, "used_memory") << " after half the jobs went, expected under " << half;
+}
+
 TEST_P(RobustnessTest, ClientPauseWithHugeTimeoutStillPauses) {
   RedisClient admin(port());
   ASSERT_EQ(admin.Command({"CLIENT", "PAUSE", "9223372036854775807"}).ToString(), "+OK");

@@ -39,13 +39,15 @@ TEST(JobArenaTest, LiveChunksNeverOverlapAndSlabsGoWhenEmpty) {
     unsigned char fill;
   };
   JobArena arena;
-  const uint64_t process_before = JobArena::ProcessSlabBytes();
+  const uint64_t process_before = JobArena::ProcessLiveBytes();
+  size_t live_bytes = 0;  // class sizes of the live small chunks
   std::mt19937_64 rng(7);
   std::vector<Live> live;
   auto check_and_free = [&](size_t i) {
     const Live l = live[i];
     for (size_t b = 0; b < l.size; ++b) ASSERT_EQ(l.p[b], l.fill) << "chunk " << i << " byte " << b;
     arena.Free(l.p, l.size);
+    if (l.size <= JobArena::kMaxSmall) live_bytes -= JobArena::ClassSize(JobArena::ClassOf(l.size));
     live[i] = live.back();
     live.pop_back();
   };
@@ -60,19 +62,25 @@ TEST(JobArenaTest, LiveChunksNeverOverlapAndSlabsGoWhenEmpty) {
       const auto fill = static_cast<unsigned char>(rng());
       std::memset(p, fill, size);
       live.push_back({p, size, fill});
+      if (size <= JobArena::kMaxSmall) live_bytes += JobArena::ClassSize(JobArena::ClassOf(size));
+      ASSERT_EQ(arena.live_bytes(), live_bytes);
     } else {
       check_and_free(rng() % live.size());
     }
     if (HasFatalFailure()) return;
   }
-  EXPECT_GT(arena.slab_bytes(), 0u);
-  EXPECT_EQ(JobArena::ProcessSlabBytes() - process_before, arena.slab_bytes());
+  EXPECT_GT(arena.slab_bytes(), arena.live_bytes());
+  EXPECT_EQ(JobArena::ProcessLiveBytes(), process_before) << "not published yet";
+  arena.Publish();
+  EXPECT_EQ(JobArena::ProcessLiveBytes() - process_before, arena.live_bytes());
   while (!live.empty()) {
     check_and_free(live.size() - 1);
     if (HasFatalFailure()) return;
   }
   EXPECT_EQ(arena.slab_bytes(), 0u);
-  EXPECT_EQ(JobArena::ProcessSlabBytes(), process_before);
+  EXPECT_EQ(arena.live_bytes(), 0u);
+  arena.Publish();  // a fall in use is published too
+  EXPECT_EQ(JobArena::ProcessLiveBytes(), process_before);
 }
 
 TEST(JobArenaTest, AFreedChunkIsTheNextOneOfItsClass) {

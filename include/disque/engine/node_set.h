@@ -97,7 +97,10 @@ class NodeSet {
   // Iterates the members by value (inline members are not addressable).
   class Iterator {
    public:
-    using iterator_category = std::forward_iterator_tag;
+    // Yields values, not references: an input iterator to the old rules, a forward
+    // one to C++20's.
+    using iterator_category = std::input_iterator_tag;
+    using iterator_concept = std::forward_iterator_tag;
     using value_type = uint32_t;
     using difference_type = std::ptrdiff_t;
     using pointer = void;
