@@ -1313,7 +1313,7 @@ TEST(AofStartupTest, JobsAnsweredDuringStartupAreInTheFile) {
       }
     }
   });
-  const bool up = RestartReady(server);
+  const ::testing::AssertionResult up = RestartReady(server);  // keeps the reason
   // A few more once journaling is surely on.
   size_t at_ready = 0;
   {
