@@ -51,8 +51,34 @@ std::string Reply::ToString() const {
 
 RedisClient::RedisClient(int port, int timeout_ms) : RedisClient(Host{"127.0.0.1"}, port, timeout_ms) {}
 
+namespace {
+
+// A TCP connection to a port nobody listens on, from the same port (the kernel picked it
+// as the ephemeral port), connects to itself (simultaneous open) and holds the port:
+// a client retrying while its server restarts can then keep the server from binding.
+bool SelfConnected(int fd) {
+  sockaddr_storage local{}, peer{};
+  socklen_t local_len = sizeof local, peer_len = sizeof peer;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 || local.ss_family != peer.ss_family) {
+    return false;
+  }
+  if (local.ss_family == AF_INET) {
+    const auto& l = reinterpret_cast<const sockaddr_in&>(local);
+    const auto& p = reinterpret_cast<const sockaddr_in&>(peer);
+    return l.sin_port == p.sin_port && l.sin_addr.s_addr == p.sin_addr.s_addr;
+  }
+  return false;
+}
+
+}  // namespace
+
 RedisClient::RedisClient(const Host& host, int port, int timeout_ms) {
   ctx_ = redisConnectWithTimeout(host.ip.c_str(), port, Timeval(timeout_ms));
+  if (ctx_ != nullptr && ctx_->err == 0 && SelfConnected(ctx_->fd)) {
+    redisFree(ctx_);  // frees the port at once; not a server
+    ctx_ = nullptr;
+  }
   if (ctx_ != nullptr && ctx_->err == 0) redisSetTimeout(ctx_, Timeval(timeout_ms));
 }
 
