@@ -384,16 +384,13 @@ int64_t AdjustOpenFilesLimit(int64_t maxclients) {
 // crashes doing so under ASan). Ask the sanitizer's allocator instead.
 // Exported by libasan and libtsan (GCC ships no header for it).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
-uint64_t UsedMemory() {
-  return __sanitizer_get_current_allocated_bytes() + engine::JobArena::ProcessLiveBytes();
-}
+static uint64_t MallocUsedMemory() { return __sanitizer_get_current_allocated_bytes(); }
 void ReleaseFreeMemory() {}
 void TuneAllocator() {}
 #else
-uint64_t UsedMemory() {
+static uint64_t MallocUsedMemory() {
   struct mallinfo2 mi = mallinfo2();
-  // Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
-  return mi.uordblks + mi.hblkhd + engine::JobArena::ProcessLiveBytes();
+  return mi.uordblks + mi.hblkhd;
 }
 void ReleaseFreeMemory() { malloc_trim(0); }
 // Setting the thresholds turns glibc's dynamic ones off. Those rise to the size of the
@@ -406,6 +403,9 @@ void TuneAllocator() {
   mallopt(M_TRIM_THRESHOLD, 4 << 20);
 }
 #endif
+
+// Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
+uint64_t UsedMemory() { return MallocUsedMemory() + engine::JobArena::ProcessLiveBytes(); }
 
 uint64_t ResidentSetSize() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");
