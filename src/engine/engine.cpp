@@ -111,6 +111,13 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
     if (q->pause & kPauseIn) return Status(Code::kPaused, "Queue paused in input, try later");
   }
   const int64_t now = NowMs();
+  // The ID first: its index slot is a cache miss with many jobs resident (about a tenth
+  // of ADDJOB's CPU time at pipeline 32), so it is fetched while the job is allocated and
+  // filled. A generated ID that is already taken (never seen; 144 random bits) is drawn
+  // again.
+  const uint16_t slot = QueueSlot(args.queue);
+  JobId new_id = ids_.Next(slot, args.ttl, args.retry > 0);
+  jobs_.PrefetchHome(new_id.hash());
   Job* job = Job::Create(arena_, args.queue, args.body);
   job->ctime = ctimes_.Next(now);
   // 32-bit unix seconds: a huge TTL wraps, as in Disque (unsigned arithmetic: no overflow).
@@ -120,10 +127,8 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   job->repl = args.repl;
   job->state = JobState::kActive;
   job->qtime_ms = now + static_cast<int64_t>(args.delay > 0 ? args.delay : args.retry) * 1000;
-  const uint16_t slot = QueueSlot(args.queue);
-  do {
-    job->id = ids_.Next(slot, args.ttl, args.retry > 0);
-  } while (Find(job->id) != nullptr);
+  while (Find(new_id) != nullptr) new_id = ids_.Next(slot, args.ttl, args.retry > 0);
+  job->id = new_id;
   jobs_.Insert(job);
   job_bytes_ += job->allocation_size();
   if (id != nullptr) *id = job->id;
