@@ -8,7 +8,6 @@
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <cstring>
 
 namespace disque::net {
@@ -99,10 +98,17 @@ void Connection::Consume(size_t n) {
 asio::awaitable<bool> Connection::Flush() {
   if (out_.empty()) co_return true;
   writing_ = true;
+  // Written piece by piece rather than with asio::async_write so that pending_output()
+  // shows the progress of a slow reader.
   asio::error_code ec;
-  size_t n = co_await asio::async_write(socket_, asio::buffer(out_), asio::redirect_error(asio::use_awaitable, ec));
+  while (flushed_ < out_.size() && !ec) {
+    const asio::const_buffer rest = asio::buffer(out_.data() + flushed_, out_.size() - flushed_);
+    const size_t n = co_await socket_.async_write_some(rest, asio::redirect_error(asio::use_awaitable, ec));
+    flushed_ += n;
+  }
   writing_ = false;
-  bytes_written_ += n;
+  bytes_written_ += flushed_;
+  flushed_ = 0;
   out_.clear();
   if (out_.capacity() > 1024 * 1024) out_.shrink_to_fit();
   co_return !ec;

@@ -134,6 +134,10 @@ asio::awaitable<bool> Client::WriteReplies() {
     if (aof_wait_pos_ == pos) aof_wait_pos_ = 0;
   }
   if (drop_reply_) conn_.output().clear();
+  const config::Config& cfg = shard_.config();
+  if (EnforceOutputLimits(cfg.client_obuf_hard, cfg.client_obuf_soft, cfg.client_obuf_soft_seconds, NowMs())) {
+    co_return false;
+  }
   const size_t n = conn_.output().size();
   const bool written = co_await conn_.Flush();
   if (!written) co_return false;
@@ -243,6 +247,17 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
   stats.commands[cmd->index].usec += static_cast<uint64_t>(usec);
 }
 
+bool Client::EnforceOutputLimits(int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms) {
+  if (conn_.closed()) return false;
+  const auto pending = static_cast<int64_t>(conn_.pending_output());
+  if (!output_limit_.Over(pending, hard, soft, soft_seconds, now_ms)) return false;
+  // Redis's words, so that operators find the line they know.
+  spdlog::warn("Client {} closed for overcoming of output buffer limits.", Describe(now_ms));
+  ++shard_.stats().output_limit_disconnections;
+  Close();
+  return true;
+}
+
 std::string Client::Describe(int64_t now_ms) {
   std::string flags;  // in Disque's order
   if (blocked()) flags += 'b';
@@ -261,7 +276,7 @@ std::string Client::Describe(int64_t now_ms) {
   line += " flags=" + flags;
   line += " qbuf=" + std::to_string(qbuf);
   line += " qbuf-free=" + std::to_string(conn_.input_capacity() - qbuf);
-  line += " obl=" + std::to_string(conn_.output().size());
+  line += " obl=" + std::to_string(conn_.pending_output());
   line += " oll=0 omem=0";
   line += conn_.writing() ? " events=rw" : " events=r";
   line += " cmd=";

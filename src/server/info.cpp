@@ -106,6 +106,7 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
     total.stats.commands_processed += s.stats.commands_processed;
     total.stats.net_input_bytes += s.stats.net_input_bytes;
     total.stats.net_output_bytes += s.stats.net_output_bytes;
+    total.stats.output_limit_disconnections += s.stats.output_limit_disconnections;
     for (size_t i = 0; i < total.stats.commands.size(); ++i) {
       total.stats.commands[i].calls += s.stats.commands[i].calls;
       total.stats.commands[i].usec += s.stats.commands[i].usec;
@@ -172,6 +173,9 @@ asio::awaitable<std::string> GenerateInfo(Server& server, std::string_view secti
     out += fmt::format("instantaneous_input_kbps:{:.2f}\r\n", total.input_bps / 1024.0);
     out += fmt::format("instantaneous_output_kbps:{:.2f}\r\n", total.output_bps / 1024.0);
     out += fmt::format("rejected_connections:{}\r\n", server.rejected_connections.load());
+    // Beyond Disque, as Redis 7.2 names it.
+    out += fmt::format("client_output_buffer_limit_disconnections:{}\r\n",
+                       total.stats.output_limit_disconnections);
     out += "latest_fork_usec:0\r\n";
   }
   if (want("cpu")) {

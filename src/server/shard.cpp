@@ -322,6 +322,12 @@ void Shard::Cron() {
     pollfd p{client->connection().fd(), POLLRDHUP, 0};
     if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) client->Close();
   }
+  const config::Config& cfg = config();
+  if (cfg.client_obuf_hard > 0 || cfg.client_obuf_soft > 0) {
+    for (auto& [id, client] : clients_) {
+      client->EnforceOutputLimits(cfg.client_obuf_hard, cfg.client_obuf_soft, cfg.client_obuf_soft_seconds, now);
+    }
+  }
   const int64_t timeout_s = config().timeout;
   if (timeout_s > 0) {
     // Saturating: CONFIG SET accepts any non-negative int64.

@@ -200,6 +200,74 @@ TEST_P(RobustnessTest, ClientKillEmptyIdParsesAsZero) {
   EXPECT_EQ(c.Command({"CLIENT", "KILL", "ID", ""}).ToString(), ":0");
 }
 
+// client-output-buffer-limit, hard part: a reply that alone passes the limit closes its
+// client before anything is written; everyone else goes on.
+TEST_P(RobustnessTest, OutputHardLimitClosesTheClientWhoseReplyPassesIt) {
+  RedisClient c(port());
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "client-output-buffer-limit", "normal 100000 0 0"}).ToString(), "+OK");
+  const std::string body(1000, 'h');
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(c.Command({"ADDJOB", "hardq", body, "0"}).type, Reply::Type::kStatus);
+  RawConnection small(port());
+  ASSERT_TRUE(small.Send("QPEEK hardq 10\r\n"));  // about 11 KB: under the limit
+  EXPECT_EQ(small.Read(5).substr(0, 4), "*10\r");
+  RawConnection big(port());
+  ASSERT_TRUE(big.Send("QPEEK hardq 200\r\n"));  // about 210 KB
+  bool closed = false;
+  EXPECT_EQ(big.ReadUntilClose(&closed, 10000), "") << "closed before any of the reply was written";
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(c.Command({"PING"}).ToString(), "+PONG");
+  EXPECT_EQ(InfoField(c, "client_output_buffer_limit_disconnections"), 1);
+  EXPECT_NE(server_->log().find("closed for overcoming of output buffer limits"), std::string::npos)
+      << server_->log();
+  EXPECT_EQ(c.Command({"CONFIG", "GET", "client-output-buffer-limit"}).elements.at(1).str, "normal 100000 0 0");
+}
+
+// client-output-buffer-limit, soft part: a client that stops reading while more than the
+// soft limit of its replies is pending is closed once that lasted the soft seconds,
+// while a second client is served all along.
+TEST_P(RobustnessTest, OutputSoftLimitClosesASlowReaderAfterItsSeconds) {
+  RedisClient c(port());
+  const std::string body(100000, 's');
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(c.Command({"ADDJOB", "softq", body, "0"}).type, Reply::Type::kStatus);
+  ASSERT_EQ(c.Command({"CONFIG", "SET", "client-output-buffer-limit", "normal 0 1000000 1"}).ToString(), "+OK");
+  RawConnection slow(port());
+  // 20 MB of replies, more than the socket buffers take: most stays pending.
+  ASSERT_TRUE(slow.Send("QPEEK softq 200\r\n"));
+  // The slow reader goes about a second after its write stalls; meanwhile the other
+  // client's commands are answered.
+  int served_meanwhile = 0;
+  EXPECT_TRUE(WaitFor([&] {
+    if (InfoField(c, "client_output_buffer_limit_disconnections") == 1) return true;
+    if (c.Command({"PING"}).ToString() == "+PONG") ++served_meanwhile;
+    return false;
+  })) << server_->log();
+  EXPECT_GT(served_meanwhile, 0);
+  bool closed = false;
+  const std::string got = slow.ReadUntilClose(&closed, 20000);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(got.size(), 20u * 1000 * 1000) << "the reply was cut short";
+  EXPECT_EQ(InfoField(c, "connected_clients"), 1);
+}
+
+// Without limits (Disque's default, normal 0 0 0) a client that never reads is not
+// closed: it holds one batch of replies while the server stops reading its requests,
+// so its pipeline cannot grow the server's memory.
+TEST_P(RobustnessTest, ClientThatNeverReadsHoldsOneBatchOfReplies) {
+  RedisClient c(port());
+  const int64_t before = InfoField(c, "used_memory");
+  RawConnection hog(port());
+  ASSERT_TRUE(hog.Send(Repeat("COMMAND\r\n", 20000)));  // ~20 MB of replies, never read
+  ASSERT_TRUE(WaitUntilStuckWriting());
+  const std::string list = c.Command({"CLIENT", "LIST"}).str;
+  const size_t at = list.find("events=rw");
+  ASSERT_NE(at, std::string::npos) << list;
+  const size_t obl = list.rfind(" obl=", at);
+  ASSERT_NE(obl, std::string::npos) << list;
+  EXPECT_LE(std::stoll(list.substr(obl + 5)), 128 * 1024) << "pending output of the stuck client: " << list;
+  EXPECT_LT(InfoField(c, "used_memory") - before, 16LL << 20);
+  EXPECT_EQ(InfoField(c, "client_output_buffer_limit_disconnections"), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, RobustnessTest, ::testing::Values(1, 4));
 
 }  // namespace

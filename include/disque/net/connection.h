@@ -43,6 +43,9 @@ class Connection {
   // Writes the whole output buffer and clears it. False when the write failed.
   asio::awaitable<bool> Flush();
   bool writing() const { return writing_; }
+  // Output bytes the peer has not taken yet: the part of a running Flush the socket has
+  // not accepted, or the whole buffer when no write runs (client-output-buffer-limit).
+  size_t pending_output() const { return out_.size() - flushed_; }
 
   // Cancels pending reads and writes and closes the socket. Idempotent; safe from the
   // owning shard's thread only.
@@ -66,6 +69,7 @@ class Connection {
   size_t begin_ = 0;      // first unconsumed byte
   size_t end_ = 0;        // one past the last received byte
   std::string out_;
+  size_t flushed_ = 0;  // bytes of out_ already written by the running Flush (else 0)
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
 };

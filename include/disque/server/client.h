@@ -15,6 +15,27 @@ namespace disque::server {
 class Shard;
 struct Command;
 
+// The client-output-buffer-limit rule for one client (Redis's, with Disque's single
+// "normal" class): over when the pending output is above `hard`, or has been above
+// `soft` for `soft_seconds` as seen by successive checks (a check at or below `soft`
+// starts the count again). A limit of 0 is no limit.
+class OutputLimit {
+ public:
+  bool Over(int64_t pending, int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms) {
+    if (soft > 0 && pending > soft) {
+      if (soft_since_ms_ < 0) soft_since_ms_ = now_ms;
+      const int64_t soft_ms = soft_seconds > INT64_MAX / 1000 ? INT64_MAX : soft_seconds * 1000;
+      if (now_ms - soft_since_ms_ >= soft_ms) return true;
+    } else {
+      soft_since_ms_ = -1;
+    }
+    return hard > 0 && pending > hard;
+  }
+
+ private:
+  int64_t soft_since_ms_ = -1;  // the first check that saw the soft limit passed; -1 = below
+};
+
 // One client connection and its session state. Owned by its shard and touched only by
 // the shard's thread.
 //
@@ -84,6 +105,14 @@ class Client {
   // The CLIENT LIST line of this client (without the trailing newline).
   std::string Describe(int64_t now_ms);
 
+  // client-output-buffer-limit (`cfg.client_obuf_*`, OutputLimit): true when the output
+  // the peer has not taken passed the limit; then the client is closed and the reason
+  // logged. Called by the shard's cron for every client and before each
+  // write. Since the session reads no input while a write is pending, a client that
+  // does not read holds at most one batch of replies (kFlushThreshold plus the last
+  // reply) whatever the limits; the limits free its connection.
+  bool EnforceOutputLimits(int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms);
+
  private:
   // The read-execute-write loop; Run() wraps it so that the client is always closed
   // and forgotten, whatever happens.
@@ -125,6 +154,7 @@ class Client {
   bool skip_current_ = false;  // the command running now is the one SKIP applies to
   bool close_after_reply_ = false;
   bool drop_reply_ = false;
+  OutputLimit output_limit_;
 };
 
 }  // namespace disque::server

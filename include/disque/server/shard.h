@@ -36,6 +36,7 @@ struct ShardStats {
   uint64_t commands_processed = 0;
   uint64_t net_input_bytes = 0;
   uint64_t net_output_bytes = 0;
+  uint64_t output_limit_disconnections = 0;  // client-output-buffer-limit closes
 
   // Per command (indexed by Command::index): calls and total microseconds.
   struct CommandStat {
