@@ -648,6 +648,8 @@ Options::Options() {
       // Not rewritten, as in Disque.
       O::Int("databases", &Config::databases, {1, kMax, "Invalid number of databases"}).Get(15),
       O::Int("watchdog-period", &Config::watchdog_period).NotInFile().SetInt(0).Get(17),
+      // Ours, after Disque's parameters in both orders.
+      O::Bool("protected-mode", &Config::protected_mode).Settable().Get(36).Rewrite(43),
   };
 
   for (size_t i = 0; i < options_.size(); ++i) {

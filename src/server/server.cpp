@@ -1,12 +1,15 @@
 #include "disque/server/server.h"
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -243,16 +246,30 @@ void Server::WaitForSignal() {
 void Server::OnAccept(net::Socket socket, bool is_unix) {
   // Runs on the listener's thread (shard 0). maxclients is checked here, before the
   // connection reaches its shard, with the same reply Disque writes.
-  const int64_t maxclients = shards_[0]->config().maxclients;
-  if (connected_clients.fetch_add(1, std::memory_order_relaxed) + 1 > maxclients) {
-    connected_clients.fetch_sub(1, std::memory_order_relaxed);
+  const config::Config& cfg = shards_[0]->config();
+  // Best effort and non-blocking, as Disque: the socket is closed right after.
+  auto refuse = [this, &socket](std::string_view error) {
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
-    static constexpr std::string_view kReply = "-ERR max number of clients reached\r\n";
-    // Best effort and non-blocking, as Disque: the socket is closed right after.
-    [[maybe_unused]] ssize_t n = ::send(socket.native_handle(), kReply.data(), kReply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::string reply = "-";
+    reply.append(error).append("\r\n");
+    [[maybe_unused]] ssize_t n = ::send(socket.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     asio::error_code ec;
     socket.close(ec);
+  };
+  if (connected_clients.fetch_add(1, std::memory_order_relaxed) + 1 > cfg.maxclients) {
+    connected_clients.fetch_sub(1, std::memory_order_relaxed);
+    refuse(replies::kMaxClients);
     return;
+  }
+  if (!is_unix && cfg.protected_mode) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(socket.native_handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+        ProtectedModeRefuses(cfg, peer)) {
+      connected_clients.fetch_sub(1, std::memory_order_relaxed);
+      refuse(replies::kProtectedMode);
+      return;
+    }
   }
   // The socket was created on its shard's context; adopt it there.
   asio::execution_context& ctx = asio::query(socket.get_executor(), asio::execution::context);
@@ -364,6 +381,29 @@ Status Server::RewriteConfig() {
   std::lock_guard lock(rewrite_mu_);
   const std::shared_ptr<const config::Config> snapshot = config();
   return options_.Rewrite(*snapshot, info_.config_file);
+}
+
+bool ProtectedModeRefuses(const config::Config& cfg, const sockaddr_storage& peer) {
+  if (!cfg.protected_mode || !cfg.requirepass.empty()) return false;
+  const bool everywhere =
+      cfg.bind.empty() || std::any_of(cfg.bind.begin(), cfg.bind.end(), [](const std::string& a) {
+        return a == "0.0.0.0" || a == "::" || a == "*";
+      });
+  if (!everywhere) return false;
+  switch (peer.ss_family) {
+    case AF_INET: {
+      const auto& in = reinterpret_cast<const sockaddr_in&>(peer);
+      return (ntohl(in.sin_addr.s_addr) >> 24) != 127;
+    }
+    case AF_INET6: {
+      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
+      if (IN6_IS_ADDR_LOOPBACK(&in6.sin6_addr)) return false;
+      if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) return in6.sin6_addr.s6_addr[12] != 127;
+      return true;
+    }
+    default:  // a Unix socket
+      return false;
+  }
 }
 
 int64_t AdjustOpenFilesLimit(int64_t maxclients) {

@@ -65,9 +65,11 @@ TEST_P(ProcessTest, ConfigGetAllReturnsDisquesParameters) {
   ASSERT_TRUE(server.Start()) << server.error();
   RedisClient c(server.port());
   Reply r = c.Command({"CONFIG", "GET", "*"});
-  ASSERT_EQ(r.elements.size(), 70u) << "35 name/value pairs";
+  ASSERT_EQ(r.elements.size(), 72u) << "Disque's 35 name/value pairs, then protected-mode";
   EXPECT_EQ(r.elements[0].str, "requirepass");
   EXPECT_EQ(r.elements[68].str, "bind");
+  EXPECT_EQ(r.elements[70].str, "protected-mode");
+  EXPECT_EQ(r.elements[71].str, "yes");
   EXPECT_EQ(c.Command({"CONFIG", "GET", "MAXMEMORY"}).elements.size(), 0u) << "patterns are case-sensitive";
   EXPECT_EQ(c.Command({"CONFIG", "GET", "maxmemory*"}).elements.size(), 6u);
 }

@@ -484,10 +484,11 @@ TEST_F(ConfigTest, DirectiveNames) {
                         "cluster-announce-ip",
                         "cluster-announce-port",
                         "cluster-announce-bus-port",
-                        "cluster-port"}) {
+                        "cluster-port",
+                        "protected-mode"}) {
     EXPECT_TRUE(has(n)) << n;
   }
-  EXPECT_EQ(names.size(), 45u);
+  EXPECT_EQ(names.size(), 46u);
   EXPECT_FALSE(has("watchdog-period"));
 }
 
@@ -532,9 +533,10 @@ TEST_F(ConfigTest, GetStarReturnsAll35InOrderWithDefaults) {
       {"client-output-buffer-limit", "normal 0 0 0"},
       {"unixsocketperm", "0"},
       {"bind", ""},
+      {"protected-mode", "yes"},  // ours
   };
   EXPECT_EQ(options_.Get(cfg, "*"), expected);
-  EXPECT_EQ(expected.size(), 35u);
+  EXPECT_EQ(expected.size(), 36u);
 }
 
 TEST_F(ConfigTest, GetDirFallsBackToTheProcessCwd) {
@@ -555,7 +557,7 @@ TEST_F(ConfigTest, GetPatterns) {
   EXPECT_EQ(names("port"), Names{"port"});
   EXPECT_EQ(names("?ort"), Names{"port"});
   EXPECT_EQ(names("*-size"), Names{"auto-aof-rewrite-min-size"});
-  EXPECT_EQ(names("[pd]*"), (Names{"pidfile", "port", "databases", "daemonize", "dir"}));
+  EXPECT_EQ(names("[pd]*"), (Names{"pidfile", "port", "databases", "daemonize", "dir", "protected-mode"}));
   EXPECT_EQ(names("aof-*"), (Names{"aof-rewrite-incremental-fsync", "aof-load-truncated",
                                    "aof-enqueue-jobs-once"}));
   // Case-sensitive.

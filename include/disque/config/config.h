@@ -36,6 +36,9 @@ struct Config {
   int64_t port = 7711;
   int64_t tcp_backlog = 511;
   std::vector<std::string> bind;  // empty: all interfaces
+  // Ours (Redis 3.2+): with no requirepass and listening on every interface, only
+  // loopback and Unix-socket clients are accepted (server::ProtectedModeRefuses).
+  bool protected_mode = true;
   std::string unixsocket;         // empty: none
   int64_t unixsocketperm = 0;
   int64_t timeout = 0;            // idle client timeout, seconds; 0 = never

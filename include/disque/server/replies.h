@@ -13,6 +13,20 @@ inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
 inline constexpr std::string_view kNoPasswordSet = "ERR Client sent AUTH, but no password is set";
 inline constexpr std::string_view kInvalidPassword = "ERR invalid password";
 inline constexpr std::string_view kMaxClients = "ERR max number of clients reached";
+// Redis's text for protected mode, with our name and directive.
+inline constexpr std::string_view kProtectedMode =
+    "DENIED Disque is running in protected mode because protected mode is enabled, no bind address was "
+    "specified, no authentication password is requested to clients. In this mode connections are only "
+    "accepted from the loopback interface. If you want to connect from external computers to Disque you "
+    "may adopt one of the following solutions: 1) Just disable protected mode sending the command "
+    "'CONFIG SET protected-mode no' from the loopback interface by connecting to Disque from the same host "
+    "the server is running, however MAKE SURE Disque is not publicly accessible from internet if you do so. "
+    "Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected "
+    "mode by editing the Disque configuration file, and setting the protected mode option to 'no', and then "
+    "restarting the server. 3) If you started the server manually just for testing, restart it with the "
+    "'--protected-mode no' option. 4) Setup a bind address or an authentication password. NOTE: You only "
+    "need to do one of the above things in order for the server to start accepting connections from the "
+    "outside.";
 inline constexpr std::string_view kUnknownCommandPrefix = "ERR unknown command '";
 inline constexpr std::string_view kWrongArityPrefix = "ERR wrong number of arguments for '";
 inline constexpr std::string_view kNoSuchClient = "ERR No such client";

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/socket.h>
+
 #include <asio/awaitable.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/signal_set.hpp>
@@ -178,6 +180,13 @@ class Server {
   engine::CtimeSource ctimes_;
   int64_t start_time_ms_;
 };
+
+// Protected mode (`protected-mode`, on by default, as in Redis since 3.2): true when a
+// connection from `peer` must be refused because the server listens on every interface
+// (no `bind`, or a wildcard address among them), no `requirepass` is set, and the peer
+// is neither a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) nor a Unix
+// socket.
+bool ProtectedModeRefuses(const config::Config& cfg, const sockaddr_storage& peer);
 
 // Sizes the process's open-file limit for `maxclients` the way Disque does: raise
 // RLIMIT_NOFILE to maxclients + 32 if possible, else return the largest maxclients the

@@ -1,0 +1,88 @@
+// Protected mode (issue 8) with a real non-loopback peer: the server runs in a network
+// namespace of its own (support/netns.h), listening on every interface of that
+// namespace only, and the test process reaches it across the bridge from 10.A.B.254.
+// Runs as root only; skipped elsewhere. The decision itself is unit-tested in
+// server_limits_test.
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "support/netns.h"
+#include "support/redis_client.h"
+#include "support/server_process.h"
+
+namespace disque::test {
+namespace {
+
+class ProtectedModeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string why = NetLab::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+    lab_ = std::make_unique<NetLab>(1);
+    ASSERT_EQ(lab_->error(), "");
+    ServerOptions options;
+    options.host = lab_->ip(0);  // where the launcher looks for the server
+    options.netns = lab_->ns(0);
+    // The later bind wins: every interface of the namespace. Protected mode starts off
+    // so that the launcher, which is not on the loopback, sees the server come up.
+    options.config_lines = {"bind 0.0.0.0", "protected-mode no"};
+    server_ = std::make_unique<ServerProcess>(options);
+    ASSERT_TRUE(server_->Start()) << server_->error();
+  }
+
+  void TearDown() override {
+    server_.reset();  // the server stops before its namespace goes
+    lab_.reset();
+  }
+
+  Reply Remote(const std::vector<std::string>& args) {
+    RedisClient client(Host{lab_->ip(0)}, server_->port(), 5000);
+    return client.Command(args);
+  }
+
+  // PING from the namespace's own loopback, with redis-cli.
+  std::string LoopbackPing() {
+    const std::string cmd = "ip netns exec " + lab_->ns(0) + " redis-cli -h 127.0.0.1 -p " +
+                            std::to_string(server_->port()) + " PING 2>&1";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+      pclose(p);
+    }
+    return out;
+  }
+
+  std::unique_ptr<NetLab> lab_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ProtectedModeTest, RefusesRemotePeersWithNoPasswordAndAcceptsLoopback) {
+  ASSERT_EQ(Remote({"CONFIG", "SET", "protected-mode", "yes"}).ToString(), "+OK");
+  const Reply refused = Remote({"PING"});
+  ASSERT_TRUE(refused.is_error()) << refused.ToString();
+  EXPECT_EQ(refused.str.rfind("DENIED Disque is running in protected mode", 0), 0u) << refused.str;
+  EXPECT_NE(refused.str.find("CONFIG SET protected-mode no"), std::string::npos) << "says how to fix it";
+  EXPECT_EQ(LoopbackPing(), "PONG\n");
+
+  // A password lifts it, for clients that then authenticate.
+  const std::string set_pass = "ip netns exec " + lab_->ns(0) + " redis-cli -p " + std::to_string(server_->port()) +
+                               " CONFIG SET requirepass s3cret 2>&1";
+  FILE* p = popen(set_pass.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[64] = {};
+  ASSERT_NE(fgets(buf, sizeof buf, p), nullptr);
+  pclose(p);
+  ASSERT_EQ(std::string(buf), "OK\n");
+  RedisClient remote(Host{lab_->ip(0)}, server_->port(), 5000);
+  EXPECT_EQ(remote.Command({"PING"}).ToString(), "-NOAUTH Authentication required.");
+  EXPECT_EQ(remote.Command({"AUTH", "s3cret"}).ToString(), "+OK");
+  EXPECT_EQ(remote.Command({"PING"}).ToString(), "+PONG");
+  EXPECT_NE(remote.Command({"INFO", "stats"}).str.find("rejected_connections:1\r\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace disque::test
