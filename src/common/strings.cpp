@@ -274,6 +274,18 @@ std::string_view Trim(std::string_view s) {
   return s.substr(begin, end - begin + 1);
 }
 
+bool SecretEquals(std::string_view given, std::string_view secret) {
+  constexpr size_t kWindow = 512;
+  if (given.size() > kWindow || secret.size() > kWindow) return false;
+  unsigned diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < kWindow; ++i) {
+    const auto a = static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+    const auto b = static_cast<unsigned char>(i < secret.size() ? secret[i] : 0);
+    diff |= static_cast<unsigned>(a ^ b);
+  }
+  return diff == 0;
+}
+
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -224,7 +224,10 @@ AofReader::Outcome AofReader::NextLegacy() {
   const size_t available = static_cast<size_t>(std::min<uint64_t>(size_ - at, 64));
   Fill(available);
   size_t off = buf_pos_;
-  std::string_view parts[2];
+  // Where each argument is, relative to buf_pos_: the Fill() for the second one may move
+  // buf_, so views are taken only once both are in.
+  size_t starts[2] = {};
+  size_t lengths[2] = {};
   for (int part = -1; part < 2; ++part) {
     size_t used = 0;
     bool complete = false;
@@ -244,9 +247,12 @@ AofReader::Outcome AofReader::NextLegacy() {
     Fill(need + 64 > size_ - pos_ ? static_cast<size_t>(size_ - pos_) : need + 64);
     off = buf_pos_ + rel;
     if (buf_.compare(off + static_cast<size_t>(n), 2, "\r\n") != 0) return Corrupt(at, "bad RESP bulk in a Disque AOF");
-    parts[part] = std::string_view(buf_).substr(off, static_cast<size_t>(n));
+    starts[part] = off - buf_pos_;
+    lengths[part] = static_cast<size_t>(n);
     off += static_cast<size_t>(n) + 2;
   }
+  const std::string_view parts[2] = {std::string_view(buf_).substr(buf_pos_ + starts[0], lengths[0]),
+                                     std::string_view(buf_).substr(buf_pos_ + starts[1], lengths[1])};
   std::string name(parts[0]);
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (name == "loadjob") {

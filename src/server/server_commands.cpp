@@ -46,7 +46,7 @@ void Auth(CommandContext& ctx) {
   const std::string& password = ctx.shard.config().requirepass;
   if (password.empty()) {
     ctx.reply.Error(replies::kNoPasswordSet);
-  } else if (ctx.args[1].size() <= kMaxPasswordLen && ctx.args[1] == password) {
+  } else if (ctx.args[1].size() <= kMaxPasswordLen && SecretEquals(ctx.args[1], password)) {
     ctx.client.set_authenticated(true);
     ctx.reply.Status(replies::kOk);
   } else {

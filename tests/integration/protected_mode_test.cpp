@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -43,17 +42,10 @@ class ProtectedModeTest : public ::testing::Test {
     return client.Command(args);
   }
 
-  // PING from the namespace's own loopback, with redis-cli.
-  std::string LoopbackPing() {
-    const std::string cmd = "ip netns exec " + lab_->ns(0) + " redis-cli -h 127.0.0.1 -p " +
-                            std::to_string(server_->port()) + " PING 2>&1";
-    std::string out;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-      pclose(p);
-    }
-    return out;
+  // redis-cli from the namespace's own loopback.
+  std::string LoopbackCli(const std::string& args) {
+    return RunCommand("ip netns exec " + lab_->ns(0) + " redis-cli -h 127.0.0.1 -p " + std::to_string(server_->port()) +
+                      " " + args + " 2>&1");
   }
 
   std::unique_ptr<NetLab> lab_;
@@ -66,17 +58,10 @@ TEST_F(ProtectedModeTest, RefusesRemotePeersWithNoPasswordAndAcceptsLoopback) {
   ASSERT_TRUE(refused.is_error()) << refused.ToString();
   EXPECT_EQ(refused.str.rfind("DENIED Disque is running in protected mode", 0), 0u) << refused.str;
   EXPECT_NE(refused.str.find("CONFIG SET protected-mode no"), std::string::npos) << "says how to fix it";
-  EXPECT_EQ(LoopbackPing(), "PONG\n");
+  EXPECT_EQ(LoopbackCli("PING"), "PONG\n");
 
   // A password lifts it, for clients that then authenticate.
-  const std::string set_pass = "ip netns exec " + lab_->ns(0) + " redis-cli -p " + std::to_string(server_->port()) +
-                               " CONFIG SET requirepass s3cret 2>&1";
-  FILE* p = popen(set_pass.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[64] = {};
-  ASSERT_NE(fgets(buf, sizeof buf, p), nullptr);
-  pclose(p);
-  ASSERT_EQ(std::string(buf), "OK\n");
+  ASSERT_EQ(LoopbackCli("CONFIG SET requirepass s3cret"), "OK\n");
   RedisClient remote(Host{lab_->ip(0)}, server_->port(), 5000);
   EXPECT_EQ(remote.Command({"PING"}).ToString(), "-NOAUTH Authentication required.");
   EXPECT_EQ(remote.Command({"AUTH", "s3cret"}).ToString(), "+OK");

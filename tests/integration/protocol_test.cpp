@@ -749,6 +749,21 @@ TEST_P(ProtocolTest, RequirepassGatesEveryCommandButAuthAndQuit) {
             "-ERR Client sent AUTH, but no password is set");
 }
 
+// redis-cli's -a sends AUTH first; a wrong one leaves every command refused.
+TEST_P(ProtocolTest, RedisCliAuthenticatesWithDashA) {
+  {
+    RedisClient admin(port());
+    ASSERT_EQ(admin.Command({"CONFIG", "SET", "requirepass", "p4ss word"}).ToString(), "+OK");
+  }
+  const std::string cli = "redis-cli --no-auth-warning -h 127.0.0.1 -p " + std::to_string(port());
+  EXPECT_EQ(RunCommand(cli + " -a 'p4ss word' ADDJOB authq body 0 2>&1").substr(0, 2), "D-");
+  EXPECT_EQ(RunCommand(cli + " -a 'p4ss word' QLEN authq 2>&1"), "1\n");
+  EXPECT_EQ(RunCommand(cli + " -a wrong QLEN authq 2>&1"),
+            "AUTH failed: ERR invalid password\nNOAUTH Authentication required.\n\n");
+  // (redis-cli ends an error with an empty line when not on a terminal.)
+  EXPECT_EQ(RunCommand(cli + " QLEN authq 2>&1"), "NOAUTH Authentication required.\n\n");
+}
+
 // CONFIG SET publishes to every shard and only then replies. Issued from connections
 // on every shard (with --threads 4), it must answer from each. A shared_ptr captured by a
 // lambda inside co_await once made it hang whenever the caller was not on shard 0.

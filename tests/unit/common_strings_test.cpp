@@ -261,5 +261,18 @@ TEST(Trim, StripsSpacesTabsAndLineEnds) {
   EXPECT_EQ(Trim("a b"), "a b");
 }
 
+TEST(StringsTest, SecretEquals) {
+  EXPECT_TRUE(SecretEquals("", ""));
+  EXPECT_TRUE(SecretEquals("s3cret", "s3cret"));
+  EXPECT_FALSE(SecretEquals("s3cret", "s3creT"));
+  EXPECT_FALSE(SecretEquals("s3cre", "s3cret")) << "a prefix";
+  EXPECT_FALSE(SecretEquals("s3cret", "s3cre"));
+  EXPECT_FALSE(SecretEquals(std::string("s3cret\0", 7), "s3cret")) << "trailing NUL is not padding";
+  EXPECT_FALSE(SecretEquals("", "x"));
+  const std::string longest(512, 'p');
+  EXPECT_TRUE(SecretEquals(longest, longest));
+  EXPECT_FALSE(SecretEquals(longest + "p", longest + "p")) << "past the window nothing matches";
+}
+
 }  // namespace
 }  // namespace disque
