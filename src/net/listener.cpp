@@ -5,6 +5,10 @@
 
 #include <asio/ip/address.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/steady_timer.hpp>
+#include <cerrno>
+
+#include <spdlog/spdlog.h>
 
 namespace disque::net {
 
@@ -68,7 +72,11 @@ void Listener::AcceptTcp(asio::ip::tcp::acceptor& acceptor) {
   acceptor.async_accept(*socket, [this, &acceptor, socket](const asio::error_code& ec) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) on_accept_(std::move(*socket), false);
-    // Other errors (EMFILE, ECONNABORTED) are transient: keep accepting.
+    if (ec && OutOfResources(ec)) {
+      AfterBackoff([this, &acceptor] { AcceptTcp(acceptor); });
+      return;
+    }
+    // Other errors (ECONNABORTED, a peer gone before the accept) concern one connection.
     AcceptTcp(acceptor);
   });
 }
@@ -78,11 +86,36 @@ void Listener::AcceptUnix() {
   unix_->async_accept(*socket, [this, socket](const asio::error_code& ec) {
     if (ec == asio::error::operation_aborted || !unix_ || !unix_->is_open()) return;
     if (!ec) on_accept_(std::move(*socket), true);
+    if (ec && OutOfResources(ec)) {
+      AfterBackoff([this] { AcceptUnix(); });
+      return;
+    }
     AcceptUnix();
   });
 }
 
+bool Listener::OutOfResources(const asio::error_code& ec) {
+  const bool resources = ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                         ec == asio::error::no_memory ||
+                         (ec.category() == asio::system_category() && ec.value() == ENFILE);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_error_log_ >= std::chrono::seconds(1)) {
+    last_error_log_ = now;
+    spdlog::warn("Error accepting a client connection: {}{}", ec.message(),
+                 resources ? " (accepting again in 100 ms; existing clients are still served)" : "");
+  }
+  return resources;
+}
+
+void Listener::AfterBackoff(std::function<void()> retry) {
+  auto timer = std::make_shared<asio::steady_timer>(ctx_, kResourceBackoff);
+  timer->async_wait([this, timer, retry = std::move(retry)](const asio::error_code& ec) {
+    if (!ec && !closed_) retry();
+  });
+}
+
 void Listener::Close() {
+  closed_ = true;
   asio::error_code ec;
   for (auto& acceptor : tcp_) acceptor->close(ec);
   if (unix_) {

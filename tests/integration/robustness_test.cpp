@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -266,6 +267,40 @@ TEST_P(RobustnessTest, ClientThatNeverReadsHoldsOneBatchOfReplies) {
   EXPECT_LE(std::stoll(list.substr(obl + 5)), 128 * 1024) << "pending output of the stuck client: " << list;
   EXPECT_LT(InfoField(c, "used_memory") - before, 16LL << 20);
   EXPECT_EQ(InfoField(c, "client_output_buffer_limit_disconnections"), 0);
+}
+
+// Out of file descriptors (EMFILE on accept): the server logs it, waits before trying
+// again instead of spinning, keeps serving the clients it has, and accepts new ones once
+// descriptors are free again. The limit is lowered under the running server (prlimit),
+// below what maxclients assumes.
+TEST_P(RobustnessTest, AcceptOutOfDescriptorsBacksOffAndRecovers) {
+  RedisClient c(port());
+  ASSERT_EQ(c.Command({"PING"}).ToString(), "+PONG");
+  const std::string fds_dir = "/proc/" + std::to_string(server_->pid()) + "/fd";
+  const std::string open_fds = RunCommand("ls " + fds_dir + " | wc -l");
+  rlimit before{};
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, nullptr, &before), 0);
+  // The soft limit only: raising a hard limit again may need a capability.
+  rlimit low{static_cast<rlim_t>(std::stoi(open_fds)) + 10, before.rlim_max};
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, &low, nullptr), 0);
+
+  std::vector<std::unique_ptr<RawConnection>> crowd;
+  for (int i = 0; i < 40; ++i) crowd.push_back(std::make_unique<RawConnection>(port()));
+  ASSERT_TRUE(WaitFor([&] { return server_->log().find("Too many open files") != std::string::npos; }))
+      << server_->log();
+  EXPECT_EQ(c.Command({"PING"}).ToString(), "+PONG") << "the connected client is served";
+  EXPECT_NE(server_->log().find("accepting again in 100 ms"), std::string::npos);
+
+  crowd.clear();  // descriptors come back as the server sees these go
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, &before, nullptr), 0);
+  ASSERT_TRUE(WaitFor([&] {
+    RedisClient fresh(port(), 1000);
+    return fresh.connected() && fresh.Command({"PING"}).ToString() == "+PONG";
+  })) << server_->log();
+  // Logged at most once a second, not once per failed attempt.
+  size_t lines = 0;
+  for (size_t at = 0; (at = server_->log().find("Error accepting", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_LE(lines, 30u) << server_->log();
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RobustnessTest, ::testing::Values(1, 4));

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <asio/error_code.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +52,15 @@ class Listener {
  private:
   void AcceptTcp(asio::ip::tcp::acceptor& acceptor);
   void AcceptUnix();
+  // After a failed accept: true when the error is a lack of resources (EMFILE, ENFILE,
+  // ENOBUFS, ENOMEM). The connection stays in the backlog and accepting again at once
+  // would fail the same way in a loop that starves the clients already connected, so
+  // the caller waits kResourceBackoff first. Logs at most once a second.
+  bool OutOfResources(const asio::error_code& ec);
+  // Runs `retry` after kResourceBackoff (unless the listener closed meanwhile).
+  void AfterBackoff(std::function<void()> retry);
+
+  static constexpr std::chrono::milliseconds kResourceBackoff{100};
 
   asio::io_context& ctx_;
   PickContext pick_;
@@ -58,6 +69,8 @@ class Listener {
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;
   std::string unix_path_;
   int bound_port_ = 0;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point last_error_log_{};
 };
 
 }  // namespace disque::net
