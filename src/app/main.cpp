@@ -6,6 +6,7 @@
 // appended to the file's text as a `name args` line, in command-line order, so flags
 // override the file. CLI11 parses them from the option table's directive names.
 
+#include <csignal>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -79,6 +80,9 @@ void WritePidfile(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write to a closed pipe or socket is an error to handle where it happens (EPIPE),
+  // never a reason to die: a log on stdout piped into a reader that went away, say.
+  ::signal(SIGPIPE, SIG_IGN);
   config::Options options;
 
   CLI::App app{"disque-server: a distributed, in-memory job queue (Disque 1.0-rc1 compatible)"};

@@ -194,6 +194,44 @@ TEST_P(ProcessTest, DaemonizeWritesPidfileAndSigtermRemovesIt) {
             std::string::npos);
 }
 
+// SIGPIPE is ignored: a log written to a pipe nobody reads any more is an EPIPE, not
+// the end of the server. Started by hand, with stdout and stderr on such a pipe.
+TEST_P(ProcessTest, LogToAClosedPipeDoesNotKillTheServer) {
+  TempDir dir;
+  const int port = PickFreePort();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);  // nobody will ever read
+  const std::string bin = DISQUE_SERVER_BINARY, port_text = std::to_string(port), threads = std::to_string(GetParam());
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    execl(bin.c_str(), bin.c_str(), "--port", port_text.c_str(), "--bind", "127.0.0.1", "--dir", dir.path().c_str(),
+          "--threads", threads.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  const bool up = WaitFor([&] {
+    RedisClient c(port, 1000);
+    return c.connected() && c.Command({"PING"}).str == "PONG";
+  });
+  int status = 0;
+  const bool exited_early = waitpid(pid, &status, WNOHANG) == pid;
+  if (!exited_early) {
+    RedisClient c(port);
+    c.Command({"SHUTDOWN"});  // logs on its way out, too
+    if (!WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; })) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+  }
+  EXPECT_TRUE(up) << "the server answered despite its log going nowhere";
+  EXPECT_FALSE(exited_early) << "status " << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
 TEST_P(ProcessTest, MaxclientsRefusesWithDisquesError) {
   ServerProcess server(Options({"maxclients 3"}));
   ASSERT_TRUE(server.Start()) << server.error();
