@@ -445,7 +445,9 @@ void TuneAllocator() {
 #endif
 
 // Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
-uint64_t UsedMemory() { return MallocUsedMemory() + engine::JobArena::ProcessLiveBytes(); }
+uint64_t UsedMemory() {
+  return MallocUsedMemory() + engine::JobArena::ProcessLiveBytes() + net::InputBufferBytes();
+}
 
 uint64_t ResidentSetSize() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");

@@ -10,6 +10,27 @@
 
 namespace disque::net {
 
+// The allocator of the connections' input buffers: whole pages straight from mmap, so
+// that they never sit in malloc's heap between small long-lived objects. In the heap,
+// 5,000 clients' 16 KB buffers interleaved with Asio's per-socket state (which Asio
+// pools and never frees) left one pinned page per buffer after the clients went: 21 MB
+// of RSS that malloc_trim could not return. A buffer is allocated when a connection
+// first reads and freed with it (or when a large one shrinks back), so the two system
+// calls are per connection, not per read. Bytes in use: InputBufferBytes().
+template <typename T>
+struct PageAllocator {
+  using value_type = T;
+  PageAllocator() = default;
+  template <typename U>
+  PageAllocator(const PageAllocator<U>&) {}  // NOLINT: allocators convert implicitly
+  T* allocate(size_t n);
+  void deallocate(T* p, size_t n);
+  template <typename U>
+  bool operator==(const PageAllocator<U>&) const { return true; }
+};
+// Bytes of every connection's input buffer (part of used_memory).
+uint64_t InputBufferBytes();
+
 // TCP and Unix-socket connections share one socket type, so everything above this layer
 // handles both the same way.
 using Socket = asio::generic::stream_protocol::socket;
@@ -65,7 +86,7 @@ class Connection {
   Socket socket_;
   bool is_unix_;
   bool writing_ = false;
-  std::vector<char> in_;  // size() is the allocated region; bytes past end_ are free
+  std::vector<char, PageAllocator<char>> in_;  // size() is the allocated region; bytes past end_ are free
   size_t begin_ = 0;      // first unconsumed byte
   size_t end_ = 0;        // one past the last received byte
   std::string out_;
