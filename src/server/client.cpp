@@ -57,7 +57,10 @@ asio::awaitable<void> Client::Session() {
       stats.net_input_bytes += n;
       last_interaction_ms_ = NowMs();
       // A query buffer past 1 GB closes the client without a reply (PROTOCOL.md 1.1).
-      if (conn_.input().size() > resp::kMaxQueryBufLen) break;
+      if (conn_.input().size() > resp::kMaxQueryBufLen) {
+        spdlog::warn("Closing client that reached max query buffer length: {}", Describe(NowMs()));
+        break;
+      }
     }
     const InputState state = co_await ProcessInput();
     const bool written = co_await WriteReplies();
