@@ -855,8 +855,11 @@ TEST_P(QueuesTest, EvictionFreesMemoryOnOtherShards) {
     }
   }
   ASSERT_NE(other, nullptr);
-  const int64_t used = InfoInt(c, "memory", "used_memory");
-  ASSERT_GT(used, 0);
+  // used_memory counts the jobs' arena bytes as each shard's cron publishes them (every
+  // 100 ms): wait until it has them, or maxmemory below would be set under the base use.
+  int64_t used = 0;
+  ASSERT_TRUE(WaitFor([&] { return (used = InfoInt(c, "memory", "used_memory")) > int64_t{kJobs} * 2048; }))
+      << "used_memory " << used;
   // Usage above maxmemory: above 95 %, so denyoom commands must first evict. The server
   // samples its usage every 100 ms, so poll until the eviction has happened.
   ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", std::to_string(used / 10 * 9)}).ToString(), "+OK");
@@ -866,7 +869,8 @@ TEST_P(QueuesTest, EvictionFreesMemoryOnOtherShards) {
     nack = other->Command({"NACK", "D-00000000-AAAAAAAAAAAAAAAAAAAAAAAA-0001"}).ToString();
     jobs = InfoInt(c, "jobs", "registered_jobs");
     return nack == ":0" && jobs < kJobs;
-  })) << "last NACK: " << nack << ", registered_jobs: " << jobs << " (eviction should free delivered RETRY 0 jobs)";
+  })) << "last NACK: " << nack << ", registered_jobs: " << jobs << " (eviction should free delivered RETRY 0 jobs)"
+       << "; used_memory " << used << " before, " << InfoInt(c, "memory", "used_memory") << " now";
   ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", kDefaultMaxmemory}).ToString(), "+OK");
 }
 
