@@ -170,6 +170,9 @@ struct Options::Option {
   size_t min_args = 1;  // words after the name in the file
   size_t max_args = 1;
   int get_pos = 0;              // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
+  // Ours, beyond Disque: CONFIG GET answers it when asked by its exact name only, so
+  // that every pattern (`*` above all) lists Disque's parameters and nothing more.
+  bool get_by_name = false;
   int rewrite_pos = 0;          // 1-based position in CONFIG REWRITE order; 0: not rewritten
   bool always_rewrite = false;  // written even at its default value (dir)
   bool settable = false;        // CONFIG SET accepts it (then `set` is not null)
@@ -187,6 +190,10 @@ struct Options::Option {
 
   Option Get(int pos) && {
     get_pos = pos;
+    return std::move(*this);
+  }
+  Option GetByName() && {
+    get_by_name = true;
     return std::move(*this);
   }
   Option Rewrite(int pos) && {
@@ -648,8 +655,8 @@ Options::Options() {
       // Not rewritten, as in Disque.
       O::Int("databases", &Config::databases, {1, kMax, "Invalid number of databases"}).Get(15),
       O::Int("watchdog-period", &Config::watchdog_period).NotInFile().SetInt(0).Get(17),
-      // Ours, after Disque's parameters in both orders.
-      O::Bool("protected-mode", &Config::protected_mode).Settable().Get(36).Rewrite(43),
+      // Ours: rewritten after Disque's parameters; CONFIG GET by exact name only.
+      O::Bool("protected-mode", &Config::protected_mode).Settable().GetByName().Rewrite(43),
   };
 
   for (size_t i = 0; i < options_.size(); ++i) {
@@ -751,6 +758,9 @@ std::vector<std::pair<std::string, std::string>> Options::Get(const Config& cfg,
   for (size_t i : get_order_) {
     const Option& o = options_[i];
     if (GlobMatch(pattern, o.name)) out.emplace_back(o.name, o.get(cfg));
+  }
+  if (const Option* o = Find(pattern); o != nullptr && o->get_by_name && o->name == pattern) {
+    out.emplace_back(o->name, o->get(cfg));
   }
   return out;
 }

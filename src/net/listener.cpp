@@ -15,7 +15,10 @@ namespace disque::net {
 Listener::Listener(asio::io_context& ctx, PickContext pick, OnAccept on_accept)
     : ctx_(ctx), pick_(std::move(pick)), on_accept_(std::move(on_accept)) {}
 
-Listener::~Listener() { Close(); }
+Listener::~Listener() {
+  *alive_ = false;
+  Close();
+}
 
 Status Listener::Open(const ListenSpec& spec) {
   if (spec.port > 0) {
@@ -108,14 +111,16 @@ bool Listener::OutOfResources(const asio::error_code& ec) {
 }
 
 void Listener::AfterBackoff(std::function<void()> retry) {
+  // The timer may fire after the listener is gone (destroyed while its io_context still
+  // runs): `alive_` says whether `this` may be touched.
   auto timer = std::make_shared<asio::steady_timer>(ctx_, kResourceBackoff);
-  timer->async_wait([this, timer, retry = std::move(retry)](const asio::error_code& ec) {
-    if (!ec && !closed_) retry();
+  timer->async_wait([alive = alive_, timer, retry = std::move(retry)](const asio::error_code& ec) {
+    if (!ec && *alive) retry();
   });
 }
 
 void Listener::Close() {
-  closed_ = true;
+  *alive_ = false;  // no accept is started again
   asio::error_code ec;
   for (auto& acceptor : tcp_) acceptor->close(ec);
   if (unix_) {

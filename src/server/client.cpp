@@ -138,12 +138,11 @@ asio::awaitable<bool> Client::WriteReplies() {
   }
   if (drop_reply_) conn_.output().clear();
   const config::Config& cfg = shard_.config();
-  if (EnforceOutputLimits(cfg.client_obuf_hard, cfg.client_obuf_soft, cfg.client_obuf_soft_seconds, NowMs())) {
-    co_return false;
-  }
+  if (EnforceOutputLimits(cfg.client_obuf_hard, 0, 0, NowMs())) co_return false;
   const size_t n = conn_.output().size();
   const bool written = co_await conn_.Flush();
   if (!written) co_return false;
+  output_limit_.Reset();
   shard_.stats().net_output_bytes += n;
   last_interaction_ms_ = NowMs();  // a slow reader of a big reply is not idle
   co_return true;

@@ -248,8 +248,7 @@ void Server::OnAccept(net::Socket socket, bool is_unix) {
   // connection reaches its shard, with the same reply Disque writes.
   const config::Config& cfg = shards_[0]->config();
   // Best effort and non-blocking, as Disque: the socket is closed right after.
-  auto refuse = [this, &socket](std::string_view error) {
-    rejected_connections.fetch_add(1, std::memory_order_relaxed);
+  auto refuse = [&socket](std::string_view error) {
     std::string reply = "-";
     reply.append(error).append("\r\n");
     [[maybe_unused]] ssize_t n = ::send(socket.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -258,6 +257,7 @@ void Server::OnAccept(net::Socket socket, bool is_unix) {
   };
   if (connected_clients.fetch_add(1, std::memory_order_relaxed) + 1 > cfg.maxclients) {
     connected_clients.fetch_sub(1, std::memory_order_relaxed);
+    rejected_connections.fetch_add(1, std::memory_order_relaxed);  // maxclients only (PROTOCOL.md 1.1)
     refuse(replies::kMaxClients);
     return;
   }

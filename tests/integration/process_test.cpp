@@ -65,11 +65,13 @@ TEST_P(ProcessTest, ConfigGetAllReturnsDisquesParameters) {
   ASSERT_TRUE(server.Start()) << server.error();
   RedisClient c(server.port());
   Reply r = c.Command({"CONFIG", "GET", "*"});
-  ASSERT_EQ(r.elements.size(), 72u) << "Disque's 35 name/value pairs, then protected-mode";
+  ASSERT_EQ(r.elements.size(), 70u) << "35 name/value pairs";
   EXPECT_EQ(r.elements[0].str, "requirepass");
   EXPECT_EQ(r.elements[68].str, "bind");
-  EXPECT_EQ(r.elements[70].str, "protected-mode");
-  EXPECT_EQ(r.elements[71].str, "yes");
+  // Ours: by exact name only.
+  const Reply pm = c.Command({"CONFIG", "GET", "protected-mode"});
+  ASSERT_EQ(pm.elements.size(), 2u) << pm.ToString();
+  EXPECT_EQ(pm.elements[1].str, "yes");
   EXPECT_EQ(c.Command({"CONFIG", "GET", "MAXMEMORY"}).elements.size(), 0u) << "patterns are case-sensitive";
   EXPECT_EQ(c.Command({"CONFIG", "GET", "maxmemory*"}).elements.size(), 6u);
 }
@@ -198,27 +200,46 @@ TEST_P(ProcessTest, DaemonizeWritesPidfileAndSigtermRemovesIt) {
 // the end of the server. Started by hand, with stdout and stderr on such a pipe.
 TEST_P(ProcessTest, LogToAClosedPipeDoesNotKillTheServer) {
   TempDir dir;
-  const int port = PickFreePort();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  close(fds[0]);  // nobody will ever read
-  const std::string bin = DISQUE_SERVER_BINARY, port_text = std::to_string(port), threads = std::to_string(GetParam());
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    execl(bin.c_str(), bin.c_str(), "--port", port_text.c_str(), "--bind", "127.0.0.1", "--dir", dir.path().c_str(),
-          "--threads", threads.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  const bool up = WaitFor([&] {
-    RedisClient c(port, 1000);
-    return c.connected() && c.Command({"PING"}).str == "PONG";
-  });
+  const std::string bin = DISQUE_SERVER_BINARY, threads = std::to_string(GetParam());
+  int port = 0;
+  pid_t pid = -1;
+  bool up = false;
+  bool exited_early = false;
   int status = 0;
-  const bool exited_early = waitpid(pid, &status, WNOHANG) == pid;
+  // The log goes nowhere, so a port taken meanwhile by a parallel test shows only as an
+  // early exit before the server answered: try another port then.
+  for (int attempt = 0; attempt < 5 && !up; ++attempt) {
+    port = PickFreePort();
+    const std::string port_text = std::to_string(port);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    close(fds[0]);  // nobody will ever read
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      signal(SIGPIPE, SIG_DFL);  // whatever the test runner ignores, the server starts with the default
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      execl(bin.c_str(), bin.c_str(), "--port", port_text.c_str(), "--bind", "127.0.0.1", "--dir",
+            dir.path().c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    up = WaitFor([&] {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited_early = true;
+        return true;
+      }
+      RedisClient c(port, 1000);
+      return c.connected() && c.Command({"PING"}).str == "PONG";
+    });
+    if (exited_early && WIFEXITED(status) && WEXITSTATUS(status) == 1) {  // port in use: retry
+      up = exited_early = false;
+      continue;
+    }
+    up = up && !exited_early;
+    break;
+  }
   if (!exited_early) {
     RedisClient c(port);
     c.Command({"SHUTDOWN"});  // logs on its way out, too
@@ -228,7 +249,7 @@ TEST_P(ProcessTest, LogToAClosedPipeDoesNotKillTheServer) {
     }
   }
   EXPECT_TRUE(up) << "the server answered despite its log going nowhere";
-  EXPECT_FALSE(exited_early) << "status " << status;
+  EXPECT_FALSE(exited_early) << "status " << status << " (a signal: " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 

@@ -830,6 +830,7 @@ std::vector<int64_t> ClientsPerShard(RedisClient& c) {
 TEST_P(QueuesTest, EvictionFreesMemoryOnOtherShards) {
   RedisClient c(port());
   ASSERT_TRUE(c.connected());
+  const int64_t base = InfoInt(c, "memory", "used_memory");
   // Delivered at-most-once jobs are evictable: all in one queue, so on one shard.
   constexpr int kJobs = 4000;
   const std::string body(2048, 'e');
@@ -858,8 +859,8 @@ TEST_P(QueuesTest, EvictionFreesMemoryOnOtherShards) {
   // used_memory counts the jobs' arena bytes as each shard's cron publishes them (every
   // 100 ms): wait until it has them, or maxmemory below would be set under the base use.
   int64_t used = 0;
-  ASSERT_TRUE(WaitFor([&] { return (used = InfoInt(c, "memory", "used_memory")) > int64_t{kJobs} * 2048; }))
-      << "used_memory " << used;
+  ASSERT_TRUE(WaitFor([&] { return (used = InfoInt(c, "memory", "used_memory")) > base + int64_t{kJobs} * 2048; }))
+      << "used_memory " << used << ", before the jobs " << base;
   // Usage above maxmemory: above 95 %, so denyoom commands must first evict. The server
   // samples its usage every 100 ms, so poll until the eviction has happened.
   ASSERT_EQ(c.Command({"CONFIG", "SET", "maxmemory", std::to_string(used / 10 * 9)}).ToString(), "+OK");

@@ -33,8 +33,8 @@ TEST(OutputLimitTest, HardLimitClosesAtOnceAboveItOnly) {
 TEST(OutputLimitTest, SoftLimitClosesAfterItsSecondsAboveIt) {
   OutputLimit limit;
   EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 10'000));  // starts the count
-  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 11'999));
-  EXPECT_TRUE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 12'000));
+  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 12'000));  // more than 2 s, not 2 s
+  EXPECT_TRUE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 12'001));
 }
 
 TEST(OutputLimitTest, DroppingToTheSoftLimitStartsTheCountAgain) {
@@ -42,13 +42,23 @@ TEST(OutputLimitTest, DroppingToTheSoftLimitStartsTheCountAgain) {
   EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 0));
   EXPECT_FALSE(limit.Over(kSoft, kHard, kSoft, kSoftSeconds, 1'500));  // at the limit: not above
   EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 1'600));
-  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 3'599));
-  EXPECT_TRUE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 3'600));
+  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 3'600));
+  EXPECT_TRUE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 3'601));
 }
 
-TEST(OutputLimitTest, SoftLimitWithZeroSecondsClosesAtOnce) {
+TEST(OutputLimitTest, ACompletedWriteStartsTheCountAgain) {
   OutputLimit limit;
-  EXPECT_TRUE(limit.Over(kSoft + 1, 0, kSoft, 0, 5));
+  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 0));
+  limit.Reset();  // a client that reads: each big batch is taken, then the next comes
+  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 5'000));
+  EXPECT_FALSE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 7'000));
+  EXPECT_TRUE(limit.Over(kSoft + 1, kHard, kSoft, kSoftSeconds, 7'001));
+}
+
+TEST(OutputLimitTest, SoftLimitWithZeroSecondsClosesAtTheNextCheck) {
+  OutputLimit limit;
+  EXPECT_FALSE(limit.Over(kSoft + 1, 0, kSoft, 0, 5));  // as in Redis: not on first sight
+  EXPECT_TRUE(limit.Over(kSoft + 1, 0, kSoft, 0, 6));
 }
 
 TEST(OutputLimitTest, HugeSoftSecondsDoNotOverflow) {

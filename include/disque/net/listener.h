@@ -69,7 +69,8 @@ class Listener {
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;
   std::string unix_path_;
   int bound_port_ = 0;
-  bool closed_ = false;
+  // False once closed or destroyed; shared with pending backoff timers.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::chrono::steady_clock::time_point last_error_log_{};
 };
 

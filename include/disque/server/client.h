@@ -17,20 +17,25 @@ struct Command;
 
 // The client-output-buffer-limit rule for one client (Redis's, with Disque's single
 // "normal" class): over when the pending output is above `hard`, or has been above
-// `soft` for `soft_seconds` as seen by successive checks (a check at or below `soft`
-// starts the count again). A limit of 0 is no limit.
+// `soft` for more than `soft_seconds` as seen by successive checks (so with 0 seconds,
+// at the second check that finds it above). A check at or below `soft`, or Reset() (a
+// write completed: nothing is pending), starts the count again. 0 is no limit.
 class OutputLimit {
  public:
   bool Over(int64_t pending, int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms) {
     if (soft > 0 && pending > soft) {
-      if (soft_since_ms_ < 0) soft_since_ms_ = now_ms;
-      const int64_t soft_ms = soft_seconds > INT64_MAX / 1000 ? INT64_MAX : soft_seconds * 1000;
-      if (now_ms - soft_since_ms_ >= soft_ms) return true;
+      if (soft_since_ms_ < 0) {
+        soft_since_ms_ = now_ms;
+      } else {
+        const int64_t soft_ms = soft_seconds > INT64_MAX / 1000 ? INT64_MAX : soft_seconds * 1000;
+        if (now_ms - soft_since_ms_ > soft_ms) return true;
+      }
     } else {
       soft_since_ms_ = -1;
     }
     return hard > 0 && pending > hard;
   }
+  void Reset() { soft_since_ms_ = -1; }
 
  private:
   int64_t soft_since_ms_ = -1;  // the first check that saw the soft limit passed; -1 = below
@@ -107,8 +112,9 @@ class Client {
 
   // client-output-buffer-limit (`cfg.client_obuf_*`, OutputLimit): true when the output
   // the peer has not taken passed the limit; then the client is closed and the reason
-  // logged. Called by the shard's cron for every client and before each
-  // write. Since the session reads no input while a write is pending, a client that
+  // logged. Called by the shard's cron for every client, and with the hard limit only
+  // before each write (a batch bigger than the soft limit is fine if the peer takes it;
+  // the soft count restarts when a write completes). Since the session reads no input while a write is pending, a client that
   // does not read holds at most one batch of replies (kFlushThreshold plus the last
   // reply) whatever the limits; the limits free its connection.
   bool EnforceOutputLimits(int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms);
