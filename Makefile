@@ -9,12 +9,15 @@
 #                   with Redis (bench/load/compare; installs redis-server)
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make chaos      the cluster chaos test for CHAOS_SECONDS (ctest runs a short one)
+#   make soak       mixed load with random disconnects for SOAK_SECONDS, then checks that
+#                   no acknowledged job was lost and memory came back (tests/soak/soak.py)
 
 JOBS ?= $(shell nproc)
 PORT ?= 7711
 CTEST_FLAGS ?= --output-on-failure --timeout 600 -j $(JOBS)
 FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 300
+SOAK_SECONDS ?= 600
 
 PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
             libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
@@ -23,7 +26,7 @@ BENCH_PACKAGES := redis-server
 # Only `make fuzz` needs these: clang and its libFuzzer runtime.
 FUZZ_PACKAGES := clang libclang-rt-dev
 
-.PHONY: all deps build run test test-asan test-tsan bench fuzz chaos clean
+.PHONY: all deps build run test test-asan test-tsan bench fuzz chaos soak clean
 
 all: build
 
@@ -65,6 +68,11 @@ test-tsan: deps
 chaos: build
 	cd build && CHAOS_SECONDS=$(CHAOS_SECONDS) ./tests/cluster_chaos_test
 
+# The system interpreter: python3-redis is installed for it (another python3 may come
+# first on PATH).
+soak: build
+	/usr/bin/python3 tests/soak/soak.py --server build/disque-server --seconds $(SOAK_SECONDS)
+
 bench: build
 	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
 	./build/bench/resp_bench
@@ -73,19 +81,30 @@ bench: build
 	bench/aof/aof_bench.sh build/disque-server
 	bench/load/compare --server build/disque-server --tool build/bench/disque-benchmark
 
-# libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt). Each run starts from a copy of
-# the committed seed corpus, so what the fuzzer adds stays in build-fuzz/; a crashing
-# input is written to build-fuzz/ as crash-<sha1> (replay it with the *_fuzz_replay
-# binary of any build).
+# libFuzzer under ASan+UBSan (tests/fuzz/CMakeLists.txt): every target of FUZZ_TARGETS
+# is built, then each runs for FUZZ_SECONDS, JOBS of them at a time (their output is
+# shown as each one finishes), and the first finding fails `make fuzz`. Each run starts
+# from a copy of the committed seed corpus, so what the fuzzer adds stays in
+# build-fuzz/corpus/; a failing input is written to build-fuzz/ as
+# <target>-crash-<sha1> (or -timeout-, -oom-, -leak-): replay it with the
+# <target>_fuzz_replay binary of any build.
+FUZZ_TARGETS := bus_message resp_request config_file job_id aof
+
 fuzz: deps
 	@$(MAKE) --no-print-directory deps PACKAGES="$(FUZZ_PACKAGES)"
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DDISQUE_FUZZ=ON -DDISQUE_BUILD_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j $(JOBS) --target bus_message_fuzz
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS:%=%_fuzz)
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus
-	cp -r tests/fuzz/corpus/bus_message build-fuzz/corpus/
-	./build-fuzz/tests/fuzz/bus_message_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	  -artifact_prefix=build-fuzz/ build-fuzz/corpus/bus_message
+	@$(MAKE) --no-print-directory -j $(JOBS) --output-sync=target $(FUZZ_TARGETS:%=fuzz-run-%)
+
+# One target's run (`make fuzz` runs them all), with its dictionary if it has one
+# (tests/fuzz/<target>.dict).
+fuzz-run-%:
+	cp -r tests/fuzz/corpus/$* build-fuzz/corpus/
+	./build-fuzz/tests/fuzz/$*_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
+	  $(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) -print_final_stats=1 \
+	  -artifact_prefix=build-fuzz/$*- build-fuzz/corpus/$*
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -18,7 +18,7 @@ namespace {
 
 std::atomic<uint64_t> input_buffer_bytes{0};
 
-size_t PageRound(size_t bytes) {
+[[maybe_unused]] size_t PageRound(size_t bytes) {
   const size_t page = 4096;
   return (bytes + page - 1) & ~(page - 1);
 }

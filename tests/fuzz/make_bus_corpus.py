@@ -6,9 +6,9 @@ so the seeds also check that the two agree. Run it from anywhere; it rewrites th
 directory. Valid frames are named after their type, invalid ones start with "bad_".
 """
 
-import pathlib
-import shutil
 import struct
+
+from corpus_writer import write_corpus
 
 SENDER = b"0123456789abcdef0123456789abcdef01234567"
 OTHER = b"fedcba9876543210fedcba9876543210fedcba98"
@@ -94,13 +94,5 @@ def seeds():
     yield "bad_job_length", frame(REPLJOB, struct.pack(">II", 1, 100) + b"short")
 
 
-def main():
-    out = pathlib.Path(__file__).resolve().parent / "corpus" / "bus_message"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    for name, data in seeds():
-        (out / name).write_bytes(data)
-
-
 if __name__ == "__main__":
-    main()
+    write_corpus("bus_message", seeds())
