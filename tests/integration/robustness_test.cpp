@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/redis_client.h"
@@ -351,6 +352,22 @@ TEST_P(RobustnessTest, ThousandsOfConnectionsComeAndGoWithoutLeaving) {
   // RSS moves with how sockets spread over the shards' pools from round to round.
   EXPECT_LT(rss_after[2], rss_before + (rss_peak - rss_before) / 4) << rss;
 #endif
+}
+
+// A client that sends its request a byte at a time (slowloris) holds nothing up:
+// another client is answered between every two of its bytes, and the slow
+// request is answered once its last byte comes. (The pauses are the slow client's
+// behaviour, not a wait for the server.)
+TEST_P(RobustnessTest, AByteAtATimeClientDoesNotHoldUpOthers) {
+  RawConnection slow(port());
+  RedisClient other(port());
+  const std::string request = "*3\r\n$6\r\nADDJOB\r\n$5\r\nslowq\r\n$4\r\nbody\r\n";  // missing its timeout
+  for (size_t i = 0; i < request.size(); ++i) {
+    ASSERT_TRUE(slow.Send(request.substr(i, 1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(other.Command({"PING"}).ToString(), "+PONG") << "after byte " << i;
+  }
+  EXPECT_EQ(slow.Read(53), "-ERR wrong number of arguments for 'addjob' command\r\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, RobustnessTest, ::testing::Values(1, 4));
