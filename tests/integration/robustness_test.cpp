@@ -275,6 +275,12 @@ TEST_P(RobustnessTest, ClientThatNeverReadsHoldsOneBatchOfReplies) {
 // descriptors are free again. The limit is lowered under the running server (prlimit),
 // below what maxclients assumes.
 TEST_P(RobustnessTest, AcceptOutOfDescriptorsBacksOffAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' runtime needs descriptors of its own: out of them, UBSan's vptr
+  // check (which probes memory through a pipe) reports valid objects as invalid and
+  // aborts the server.
+  GTEST_SKIP() << "the sanitizer runtime cannot work without file descriptors";
+#endif
   RedisClient c(port());
   ASSERT_EQ(c.Command({"PING"}).ToString(), "+PONG");
   const std::string fds_dir = "/proc/" + std::to_string(server_->pid()) + "/fd";
