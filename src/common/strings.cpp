@@ -275,10 +275,9 @@ std::string_view Trim(std::string_view s) {
 }
 
 bool SecretEquals(std::string_view given, std::string_view secret) {
-  constexpr size_t kWindow = 512;
-  if (given.size() > kWindow || secret.size() > kWindow) return false;
+  if (given.size() > kMaxPasswordLen || secret.size() > kMaxPasswordLen) return false;
   unsigned diff = given.size() == secret.size() ? 0 : 1;
-  for (size_t i = 0; i < kWindow; ++i) {
+  for (size_t i = 0; i < kMaxPasswordLen; ++i) {
     const auto a = static_cast<unsigned char>(i < given.size() ? given[i] : 0);
     const auto b = static_cast<unsigned char>(i < secret.size() ? secret[i] : 0);
     diff |= static_cast<unsigned>(a ^ b);

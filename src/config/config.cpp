@@ -24,7 +24,6 @@ namespace {
 
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr size_t kMaxPasswordLen = 512;   // CONFIG_AUTHPASS_MAX_LEN
 constexpr size_t kMaxBindAddresses = 16;  // CONFIG_BINDADDR_MAX
 constexpr int kMaxIncludeDepth = 16;      // ours: Disque recurses until the stack runs out
 

@@ -15,10 +15,7 @@ namespace disque::net {
 Listener::Listener(asio::io_context& ctx, PickContext pick, OnAccept on_accept)
     : ctx_(ctx), pick_(std::move(pick)), on_accept_(std::move(on_accept)) {}
 
-Listener::~Listener() {
-  *alive_ = false;
-  Close();
-}
+Listener::~Listener() { Close(); }
 
 Status Listener::Open(const ListenSpec& spec) {
   if (spec.port > 0) {

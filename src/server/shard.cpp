@@ -328,10 +328,8 @@ void Shard::Cron() {
       client->EnforceOutputLimits(cfg.client_obuf_hard, cfg.client_obuf_soft, cfg.client_obuf_soft_seconds, now);
     }
   }
-  const int64_t timeout_s = config().timeout;
-  if (timeout_s > 0) {
-    // Saturating: CONFIG SET accepts any non-negative int64.
-    const int64_t timeout_ms = timeout_s > INT64_MAX / 1000 ? INT64_MAX : timeout_s * 1000;
+  if (cfg.timeout > 0) {
+    const int64_t timeout_ms = SecondsToMsSaturating(cfg.timeout);
     for (auto& [id, client] : clients_) {
       // Blocked clients are never idle; neither is one still receiving a reply.
       if (client->blocked() || client->connection().writing()) continue;

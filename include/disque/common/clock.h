@@ -27,4 +27,10 @@ class SystemClock final : public Clock {
   static const SystemClock& Instance();
 };
 
+// `seconds` in milliseconds, INT64_MAX when that does not fit (config values such as
+// `timeout` accept any non-negative int64).
+constexpr int64_t SecondsToMsSaturating(int64_t seconds) {
+  return seconds > INT64_MAX / 1000 ? INT64_MAX : seconds * 1000;
+}
+
 }  // namespace disque

@@ -40,10 +40,11 @@ bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase = false
 std::string_view Trim(std::string_view s);
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
-// Password comparison (AUTH): every byte of a 512-byte window (the longest password,
-// CONFIG_AUTHPASS_MAX_LEN) is compared whatever the contents, so the time taken does
-// not tell how much of a guess was right (Redis's time_independent_strcmp). Longer
-// strings never match.
+// The longest password (requirepass, AUTH): Disque's CONFIG_AUTHPASS_MAX_LEN.
+inline constexpr size_t kMaxPasswordLen = 512;
+// Password comparison (AUTH): every byte of a kMaxPasswordLen window is compared
+// whatever the contents, so the time taken does not tell how much of a guess was right
+// (Redis's time_independent_strcmp). Longer strings never match.
 bool SecretEquals(std::string_view given, std::string_view secret);
 void ToLowerInPlace(std::string& s);
 std::string ToLower(std::string_view s);

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "disque/common/clock.h"
 #include "disque/net/connection.h"
 #include "disque/resp/parser.h"
 
@@ -27,8 +28,7 @@ class OutputLimit {
       if (soft_since_ms_ < 0) {
         soft_since_ms_ = now_ms;
       } else {
-        const int64_t soft_ms = soft_seconds > INT64_MAX / 1000 ? INT64_MAX : soft_seconds * 1000;
-        if (now_ms - soft_since_ms_ > soft_ms) return true;
+        if (now_ms - soft_since_ms_ > SecondsToMsSaturating(soft_seconds)) return true;
       }
     } else {
       soft_since_ms_ = -1;
@@ -114,9 +114,10 @@ class Client {
   // the peer has not taken passed the limit; then the client is closed and the reason
   // logged. Called by the shard's cron for every client, and with the hard limit only
   // before each write (a batch bigger than the soft limit is fine if the peer takes it;
-  // the soft count restarts when a write completes). Since the session reads no input while a write is pending, a client that
-  // does not read holds at most one batch of replies (kFlushThreshold plus the last
-  // reply) whatever the limits; the limits free its connection.
+  // the soft count restarts when a write completes). Since the session reads no input
+  // while a write is pending, a client that does not read holds at most one batch of
+  // replies (kFlushThreshold plus the last reply) whatever the limits; the limits free
+  // its connection.
   bool EnforceOutputLimits(int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms);
 
  private:
