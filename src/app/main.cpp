@@ -101,10 +101,12 @@ int main(int argc, char** argv) {
   // Every directive is also a flag, in the table's spelling; each occurrence becomes one
   // config line, quoted so values with spaces or special bytes survive.
   std::string extra;
-  for (const std::string& name : options.DirectiveNames()) {
+  for (const config::Options::Directive& directive : options.Directives()) {
+    std::string description = directive.help;
+    if (!directive.default_value.empty()) description += " (default: " + directive.default_value + ")";
     app.add_option_function<std::vector<std::string>>(
-           "--" + name,
-           [&extra, name](const std::vector<std::string>& values) {
+           "--" + directive.name,
+           [&extra, name = directive.name](const std::vector<std::string>& values) {
              extra += name;
              for (const std::string& v : values) {
                extra += ' ';
@@ -112,7 +114,9 @@ int main(int argc, char** argv) {
              }
              extra += '\n';
            },
-           "config directive (see disque.conf)")
+           description)
+        ->type_name(directive.usage)
+        ->group("Config directives (also lines of disque.conf; flags come after the file, so they win)")
         ->expected(0, 32)
         ->trigger_on_parse();
   }
@@ -133,7 +137,10 @@ int main(int argc, char** argv) {
               << "       ./disque-server (run the server with default conf)\n"
               << "       ./disque-server /etc/disque/7711.conf\n"
               << "       ./disque-server --port 7777\n"
-              << "       ./disque-server /etc/mydisque.conf --loglevel verbose\n";
+              << "       ./disque-server /etc/mydisque.conf --loglevel verbose\n"
+              << "       ./disque-server --bind 127.0.0.1 --threads 1 --appendonly yes\n"
+              << "       ./disque-server --check-aof /var/lib/disque/disque.aof --fix\n"
+              << "More: man disque-server, docs/operations.md.\n";
     return 1;
   }
 

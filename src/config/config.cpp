@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -166,6 +167,9 @@ struct Options::Option {
   using UndoFn = std::function<void(const Config& old_cfg)>;
 
   std::string name;
+  std::string_view usage;  // --help: the arguments, e.g. "<port>" or "yes|no"
+  std::string_view help;   // --help: one line
+  std::string_view default_text;  // --help: shown instead of the default value, if set
   size_t min_args = 1;  // words after the name in the file
   size_t max_args = 1;
   int get_pos = 0;              // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
@@ -658,6 +662,66 @@ Options::Options() {
       O::Bool("protected-mode", &Config::protected_mode).Settable().GetByName().Rewrite(43),
   };
 
+  // What --help (and so the man page and the sample config, which tests compare with
+  // it) says about each directive: {name, arguments, one line, default if not the value}.
+  const std::vector<std::array<std::string_view, 4>> help = {
+      {"daemonize", "yes|no", "run in the background (writes pidfile)", ""},
+      {"pidfile", "<path>", "where a daemonized server writes its PID", ""},
+      {"port", "<port>", "TCP port for clients, 0: none; the cluster bus uses port + 10000", ""},
+      {"tcp-backlog", "<n>", "listen(2) backlog", ""},
+      {"bind", "<addr>...", "addresses to listen on (a later bind line replaces the list)", "every interface"},
+      {"unixsocket", "<path>", "also listen on this Unix socket", "none"},
+      {"unixsocketperm", "<octal>", "permissions of the Unix socket", ""},
+      {"timeout", "<seconds>", "close clients idle this long, 0: never", ""},
+      {"tcp-keepalive", "<seconds>", "TCP keepalive interval, 0: off", ""},
+      {"loglevel", "debug|verbose|notice|warning", "log verbosity", ""},
+      {"logfile", "<path>", "log file, \"\": standard output", "standard output"},
+      {"syslog-enabled", "yes|no", "also log to syslog", ""},
+      {"syslog-ident", "<name>", "syslog identity", ""},
+      {"syslog-facility", "user|local0..local7", "syslog facility", ""},
+      {"dir", "<path>", "working directory: the AOF and nodes.conf live here (chdir when read)",
+       "the working directory"},
+      {"requirepass", "<password>", "clients must AUTH with this password", "none"},
+      {"maxclients", "<n>", "maximum connected clients", ""},
+      {"maxmemory", "<bytes>", "memory limit (units: kb, mb, gb...); above 75 % ADDJOB replicates elsewhere", ""},
+      {"maxmemory-policy", "acks|noeviction", "above 95 % of maxmemory: evict acked jobs, or nothing", ""},
+      {"maxmemory-samples", "<n>", "samples per eviction decision", ""},
+      {"appendonly", "yes|no", "log every change to the append-only file (AOF)", ""},
+      {"appendfilename", "<name>", "AOF file name, in dir", ""},
+      {"appendfsync", "always|everysec|no", "when the AOF is fsynced", ""},
+      {"no-appendfsync-on-rewrite", "yes|no", "skip fsync while an AOF rewrite runs", ""},
+      {"auto-aof-rewrite-percentage", "<percent>", "rewrite the AOF when it grew this much, 0: never", ""},
+      {"auto-aof-rewrite-min-size", "<bytes>", "but not below this size", ""},
+      {"cluster-config-file", "<name>", "where the node saves its cluster state, in dir", ""},
+      {"cluster-node-timeout", "<ms>", "a node silent this long is considered failing", ""},
+      {"slowlog-log-slower-than", "<us>", "log commands slower than this, negative: never", ""},
+      {"latency-monitor-threshold", "<ms>", "latency monitor threshold, 0: off (accepted, not used)", ""},
+      {"slowlog-max-len", "<n>", "slow log entries kept", ""},
+      {"activerehashing", "yes|no", "accepted for compatibility", ""},
+      {"client-output-buffer-limit", "normal <hard> <soft> <seconds>",
+       "close clients whose pending replies pass hard, or soft for seconds; 0: no limit", ""},
+      {"hz", "<1-500>", "background task frequency", ""},
+      {"aof-rewrite-incremental-fsync", "yes|no", "fsync the rewritten AOF as it is written", ""},
+      {"aof-load-truncated", "yes|no", "load an AOF with a torn last record (and truncate it)", ""},
+      {"aof-enqueue-jobs-once", "yes|no", "load the AOF once, putting its queued jobs back in their queues (then off)",
+       ""},
+      {"threads", "<n>", "shard threads, one per core when 0 (ours)", ""},
+      {"cluster-announce-ip", "<ip>", "address this node advertises to its peers (ours)", "the address peers see"},
+      {"cluster-announce-port", "<port>", "client port advertised to peers, 0: port (ours)", ""},
+      {"cluster-announce-bus-port", "<port>", "bus port advertised to peers, 0: the bus port (ours)", ""},
+      {"cluster-port", "<port>", "port the cluster bus listens on, 0: port + 10000 (ours)", ""},
+      {"databases", "<n>", "accepted for compatibility", ""},
+      {"protected-mode", "yes|no",
+       "with no requirepass and no bind, accept only loopback and Unix-socket clients (ours)", ""},
+  };
+  for (const auto& [name, usage, text, default_text] : help) {
+    auto it = std::find_if(options_.begin(), options_.end(), [name](const Option& o) { return o.name == name; });
+    assert(it != options_.end());
+    it->usage = usage;
+    it->help = text;
+    it->default_text = default_text;
+  }
+
   for (size_t i = 0; i < options_.size(); ++i) {
     if (options_[i].get_pos > 0) get_order_.push_back(i);
     if (options_[i].rewrite_pos > 0) rewrite_order_.push_back(i);
@@ -680,12 +744,25 @@ const Options::Option* Options::Find(std::string_view name) const {
 
 std::vector<std::string> Options::DirectiveNames() const {
   std::vector<std::string> names;
-  for (const auto& o : options_) {
-    if (o.load) names.push_back(o.name);
-  }
-  names.emplace_back("include");
-  names.emplace_back("rename-command");
+  for (const Directive& d : Directives()) names.push_back(d.name);
   return names;
+}
+
+std::vector<Options::Directive> Options::Directives() const {
+  const Config defaults;
+  std::vector<Directive> directives;
+  for (const auto& o : options_) {
+    if (!o.load) continue;
+    std::string value(o.default_text);
+    if (value.empty()) {
+      std::optional<std::string> written = o.rewrite ? o.rewrite(defaults) : std::nullopt;
+      value = written ? *written : o.get(defaults);
+    }
+    directives.push_back({o.name, std::string(o.usage), std::string(o.help), std::move(value)});
+  }
+  directives.push_back({"include", "<path>", "read another config file here", ""});
+  directives.push_back({"rename-command", "<command> <new-name|\"\">", "rename or (\"\") remove a command", ""});
+  return directives;
 }
 
 Status Options::LoadText(std::string_view text, Config& cfg, int include_depth) const {

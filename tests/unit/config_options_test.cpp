@@ -492,6 +492,27 @@ TEST_F(ConfigTest, DirectiveNames) {
   EXPECT_FALSE(has("watchdog-period"));
 }
 
+// --help prints these: every directive says what it takes and what it does, and shows
+// its default as a config file would write it.
+TEST_F(ConfigTest, EveryDirectiveIsDescribed) {
+  for (const Options::Directive& d : options_.Directives()) {
+    EXPECT_FALSE(d.usage.empty()) << d.name;
+    EXPECT_FALSE(d.help.empty()) << d.name;
+  }
+  auto find = [this](std::string_view name) {
+    for (const Options::Directive& d : options_.Directives()) {
+      if (d.name == name) return d;
+    }
+    return Options::Directive{};
+  };
+  EXPECT_EQ(find("port").default_value, "7711");
+  EXPECT_EQ(find("maxmemory").default_value, "1gb");
+  EXPECT_EQ(find("appendfilename").default_value, "\"disque.aof\"");
+  EXPECT_EQ(find("tcp-keepalive").default_value, "0");  // the file's form, not CONFIG GET's yes/no
+  EXPECT_EQ(find("dir").default_value, "the working directory");
+  EXPECT_EQ(find("include").default_value, "");
+}
+
 // ---------------------------------------------------------------------------------------
 // CONFIG GET
 

@@ -106,9 +106,18 @@ class Options {
   Options(const Options&) = delete;
   Options& operator=(const Options&) = delete;
 
-  // Every directive name a config file (and so the command line) accepts, lowercase,
-  // including `include` and `rename-command`.
-  std::vector<std::string> DirectiveNames() const;
+  // A directive as --help describes it.
+  struct Directive {
+    std::string name;           // lowercase
+    std::string usage;          // its arguments, e.g. "<port>" or "yes|no"
+    std::string help;           // one line
+    std::string default_value;  // as the file writes it, or a phrase ("none"); empty: no default
+  };
+
+  // Every directive a config file (and so the command line) accepts, in the table's
+  // order, then `include` and `rename-command`.
+  std::vector<Directive> Directives() const;
+  std::vector<std::string> DirectiveNames() const;  // their names
 
   // Parses config text: the file content followed by the command-line options, one
   // `name args...` line each (PROTOCOL.md 9.1/9.2). `dir` chdirs when parsed; `include`
