@@ -25,6 +25,7 @@
 #include "disque/persist/aof_check.h"
 #include "disque/server/logging.h"
 #include "disque/server/server.h"
+#include "disque/server/supervisor.h"
 
 namespace {
 
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
               << "       ./disque-server /etc/mydisque.conf --loglevel verbose\n"
               << "       ./disque-server --bind 127.0.0.1 --threads 1 --appendonly yes\n"
               << "       ./disque-server --check-aof /var/lib/disque/disque.aof --fix\n"
+              << "\nUnder systemd (Type=notify) it reports READY=1 once it accepts clients.\n"
               << "More: man disque-server, docs/operations.md.\n";
     return 1;
   }
@@ -213,6 +215,8 @@ int main(int argc, char** argv) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
+  // The AOF is loaded and the port answers: a Type=notify unit is now active.
+  server::NotifySupervisor("READY=1");
 
   srv.Wait();
   if (daemonized) unlink(pidfile.c_str());

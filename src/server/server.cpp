@@ -18,6 +18,7 @@
 #include "disque/engine/job_arena.h"
 #include "disque/resp/writer.h"
 #include "disque/server/replies.h"
+#include "disque/server/supervisor.h"
 
 namespace disque::server {
 
@@ -286,6 +287,7 @@ void Server::OnAccept(net::Socket socket, bool is_unix) {
 void Server::RequestShutdown() {
   if (shutdown_requested_.exchange(true)) return;
   spdlog::warn("User requested shutdown...");
+  NotifySupervisor("STOPPING=1");
   undrained_shards_.store(static_cast<int>(shards_.size()));
   asio::post(shards_[0]->context(), [this] {
     if (listener_) listener_->Close();
