@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   // A write to a closed pipe or socket is an error to handle where it happens (EPIPE),
   // never a reason to die: a log on stdout piped into a reader that went away, say.
   ::signal(SIGPIPE, SIG_IGN);
+  // As Redis and Disque: a hangup (the terminal that started us closed) is not a reason
+  // to stop serving.
+  ::signal(SIGHUP, SIG_IGN);
   config::Options options;
 
   CLI::App app{"disque-server: a distributed, in-memory job queue (Disque 1.0-rc1 compatible)"};
@@ -158,7 +161,9 @@ int main(int argc, char** argv) {
     if (config_file == "-") config_file.clear();
   }
   if (!loaded.ok()) Die(loaded.message());
-  if (cfg.port > 55535) Die("Port " + std::to_string(cfg.port) + " is too high: the cluster bus uses port + 10000");
+  if (cfg.port > 55535 && cfg.cluster_port == 0) {
+    Die("Port " + std::to_string(cfg.port) + " is too high: the cluster bus uses port + 10000 (or set cluster-port)");
+  }
   if (cfg.threads == 0) cfg.threads = std::max(1U, std::thread::hardware_concurrency());
 
   auto table = server::CommandTable::Build(cfg.renames);

@@ -712,7 +712,7 @@ Options::Options() {
       {"cluster-port", "<port>", "port the cluster bus listens on, 0: port + 10000 (ours)", ""},
       {"databases", "<n>", "accepted for compatibility", ""},
       {"protected-mode", "yes|no",
-       "with no requirepass and no bind, accept only loopback and Unix-socket clients (ours)", ""},
+       "with no requirepass, listening on every interface: only loopback and Unix-socket clients (ours)", ""},
   };
   for (const auto& [name, usage, text, default_text] : help) {
     auto it = std::find_if(options_.begin(), options_.end(), [name](const Option& o) { return o.name == name; });

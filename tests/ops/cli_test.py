@@ -1,0 +1,69 @@
+"""The process as an operator meets it: --help and --version, SIGHUP, and ports above
+55535 (the cluster bus's default port would pass 65535, `cluster-port` moves it).
+"""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import opslib  # noqa: E402
+
+
+def free_high_port():
+    """A free port above 55535, where the default bus port (port + 10000) cannot be."""
+    for _ in range(500):
+        port = random.randint(55536, 65535)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port above 55535")
+
+
+class CliTest(opslib.OpsTest):
+    def run_binary(self, *args):
+        return subprocess.run([opslib.SERVER, *args], capture_output=True, text=True, timeout=30,
+                              cwd=self.tmp)
+
+    def test_help_lists_every_directive_with_its_default_and_exits_1(self):
+        result = self.run_binary("--help")
+        self.assertEqual(result.returncode, 1, "Disque's --help exits 1")
+        text = result.stdout + result.stderr
+        self.assertRegex(text, r"--port <port>\s+TCP port for clients.*\(default: 7711\)")
+        self.assertRegex(text, r"--maxmemory <bytes>\s+memory limit.*\(default: 1gb\)")
+        for option in ("--check-aof", "--fix", "--version", "man disque-server"):
+            self.assertIn(option, text)
+
+    def test_version(self):
+        result = self.run_binary("--version")
+        self.assertEqual(result.returncode, 0)
+        self.assertRegex(result.stdout, r"^Disque server v=1\.0-rc1 sha=[0-9a-f]{8}:0 malloc=libc bits=64 build=")
+
+    def test_sighup_does_not_stop_the_server(self):
+        server = self.start_server()
+        client_before = opslib.redis_cli(server.port, "ADDJOB", "q", "body", "0")
+        server.proc.send_signal(signal.SIGHUP)
+        # The PING's round trip runs the server after the signal was delivered.
+        self.assertEqual(opslib.redis_cli(server.port, "PING"), "PONG")
+        self.assertIsNone(server.proc.poll())
+        self.assertEqual(opslib.redis_cli(server.port, "QLEN", "q"), "1", client_before)
+
+    def test_a_port_above_55535_needs_cluster_port(self):
+        high = free_high_port()
+        result = self.run_binary("--port", str(high), "--bind", "127.0.0.1")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"Port {high} is too high", result.stderr)
+        # With the bus on a port of its own, the same port is fine.
+        server = self.start_server("--cluster-port", str(opslib.free_port()), port=high)
+        self.assertEqual(opslib.redis_cli(server.port, "PING"), "PONG")
+
+
+if __name__ == "__main__":
+    unittest.main()
