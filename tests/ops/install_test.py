@@ -1,0 +1,163 @@
+"""`make install`: the files it lays out, where, and the systemd unit they make up.
+
+`make install` is `cmake --install build --prefix $(PREFIX)` with DESTDIR passed through
+(Makefile); these tests run that cmake command on the tree under test, which only copies,
+and check the Makefile's recipe with `make -n`.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import unittest
+
+import redis
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import opslib  # noqa: E402
+
+
+class InstallTest(opslib.OpsTest):
+    def install(self, prefix, destdir=None):
+        env = dict(os.environ)
+        if destdir is None:
+            env.pop("DESTDIR", None)
+        else:
+            env["DESTDIR"] = destdir
+        result = subprocess.run(["cmake", "--install", opslib.BUILD_DIR, "--prefix", prefix], env=env,
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result.stdout
+
+    def read(self, path):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def test_usr_prefix_with_destdir_lays_out_the_expected_files(self):
+        stage = os.path.join(self.tmp, "stage")
+        self.install("/usr", destdir=stage)
+        files = sorted(os.path.relpath(os.path.join(d, f), stage) for d, _, fs in os.walk(stage) for f in fs)
+        self.assertEqual(files, ["etc/disque/disque.conf",
+                                 "usr/bin/disque-server",
+                                 "usr/lib/systemd/system/disque-server.service",
+                                 "usr/share/man/man1/disque-server.1"])
+        binary = os.path.join(stage, "usr/bin/disque-server")
+        self.assertTrue(os.access(binary, os.X_OK))
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(version.returncode, 0)
+        self.assertRegex(version.stdout, r"^Disque server v=1\.0-rc1 ")
+        self.assertEqual(self.read(os.path.join(stage, "etc/disque/disque.conf")),
+                         opslib.read_source("docker", "disque.conf"))
+        self.assertEqual(self.read(os.path.join(stage, "usr/share/man/man1/disque-server.1")),
+                         opslib.read_source("docs", "disque-server.1"))
+        unit = self.read(os.path.join(stage, "usr/lib/systemd/system/disque-server.service"))
+        # The unit names the installed paths (not the staging directory).
+        self.assertIn("\nExecStart=/usr/bin/disque-server /etc/disque/disque.conf --daemonize no\n", unit)
+        self.assertIn("\nType=notify\n", unit)
+        self.assertNotIn("@", unit.replace("@system-service", ""), "a placeholder was left unfilled")
+
+    def test_other_prefixes_keep_the_config_under_the_prefix(self):
+        stage = os.path.join(self.tmp, "stage")
+        self.install("/usr/local", destdir=stage)
+        self.assertTrue(os.path.isfile(os.path.join(stage, "usr/local/etc/disque/disque.conf")))
+        unit = self.read(os.path.join(stage, "usr/local/lib/systemd/system/disque-server.service"))
+        self.assertIn("\nExecStart=/usr/local/bin/disque-server /usr/local/etc/disque/disque.conf --daemonize no\n",
+                      unit)
+
+    def test_reinstalling_keeps_an_edited_config(self):
+        stage = os.path.join(self.tmp, "stage")
+        self.install("/usr", destdir=stage)
+        config = os.path.join(stage, "etc/disque/disque.conf")
+        with open(config, "a") as f:
+            f.write("\nport 7799\n")
+        edited = self.read(config)
+        output = self.install("/usr", destdir=stage)
+        self.assertIn("Kept:", output)
+        self.assertEqual(self.read(config), edited)
+
+    def test_installed_server_starts_from_the_installed_config(self):
+        prefix = os.path.join(self.tmp, "prefix")
+        self.install(prefix)
+        server = self.start_server(config=os.path.join(prefix, "etc/disque/disque.conf"))
+        self.assertEqual(opslib.redis_cli(server.port, "PING"), "PONG")
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
+    def test_systemd_accepts_the_unit(self):
+        # Installed without DESTDIR so that ExecStart names a binary that exists, which
+        # `verify` checks. It exits 0 even on bad lines, so its output must be empty.
+        prefix = os.path.join(self.tmp, "prefix")
+        self.install(prefix)
+        unit = os.path.join(prefix, "lib/systemd/system/disque-server.service")
+        result = subprocess.run(["systemd-analyze", "verify", "--man=no", unit], capture_output=True, text=True,
+                                timeout=60)
+        self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ""))
+
+    def test_make_install_runs_cmake_install_with_prefix_and_destdir(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        result = subprocess.run(["make", "-n", "install", "PREFIX=/opt/dq", "DESTDIR=/tmp/stage"],
+                                cwd=opslib.SOURCE_DIR, env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn('DESTDIR="/tmp/stage" cmake --install build --prefix "/opt/dq"', result.stdout)
+
+
+class SupervisorNotifyTest(opslib.OpsTest):
+    """Type=notify: READY=1 once clients are served, STOPPING=1 when shutdown begins."""
+
+    def notify_socket(self, abstract):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        if abstract:
+            name = f"disque-notify-test-{os.getpid()}-{id(sock)}"
+            sock.bind("\0" + name)
+            address = "@" + name
+        else:
+            address = os.path.join(self.tmp, "notify.sock")
+            sock.bind(address)
+        sock.settimeout(20)
+        return sock, address
+
+    def check_ready_then_stopping(self, abstract):
+        sock, address = self.notify_socket(abstract)
+        server = self.start_server(env={"NOTIFY_SOCKET": address})
+        self.assertEqual(sock.recv(4096), b"READY=1")
+        server.proc.terminate()
+        self.assertEqual(sock.recv(4096), b"STOPPING=1")
+        self.assertEqual(server.proc.wait(timeout=30), 0)
+
+    def test_path_socket(self):
+        self.check_ready_then_stopping(abstract=False)
+
+    def test_abstract_socket(self):
+        self.check_ready_then_stopping(abstract=True)
+
+    def test_ready_comes_after_the_aof_is_loaded(self):
+        # While it loads an AOF the server answers -LOADING; READY=1 must wait for the
+        # load, so the first command after it sees every job. 100,000 jobs take long
+        # enough to load that an early READY=1 would be seen.
+        jobs = 100_000
+        seed = self.start_server("--appendonly", "yes")
+        client = redis.Redis(port=seed.port)
+        self.addCleanup(client.close)
+        for _ in range(jobs // 10_000):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(10_000):
+                pipe.execute_command("ADDJOB", "q", "x" * 100, 0)
+            pipe.execute()
+        self.assertEqual(opslib.redis_cli(seed.port, "QLEN", "q"), str(jobs))
+        seed.proc.terminate()  # a clean shutdown: the AOF is written and fsynced
+        self.assertEqual(seed.proc.wait(timeout=30), 0)
+        sock, address = self.notify_socket(abstract=False)
+        server = self.start_server("--appendonly", "yes", workdir=seed.dir, env={"NOTIFY_SOCKET": address},
+                                   wait=False)
+        self.assertEqual(sock.recv(4096), b"READY=1")
+        # Loaded jobs are active, not queued (PROTOCOL.md 8.2): count them in INFO.
+        self.assertRegex(opslib.redis_cli(server.port, "INFO", "jobs"), rf"(?m)^registered_jobs:{jobs}$")
+
+    def test_a_bad_notify_socket_changes_nothing(self):
+        server = self.start_server(env={"NOTIFY_SOCKET": os.path.join(self.tmp, "nobody-listens")})
+        self.assertEqual(opslib.redis_cli(server.port, "PING"), "PONG")
+
+
+if __name__ == "__main__":
+    unittest.main()
