@@ -396,8 +396,18 @@ void Persistence::RewriteThread(bool turning_on) {
 
 asio::awaitable<bool> Persistence::RewriteAndWait() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  // One rewrite at a time: wait for a running one, then run ours.
-  while (!StartRewriteThread(false)) {
+  // One rewrite at a time: wait for a running one, then run ours. With the AOF off, ours
+  // turns journaling on as CONFIG SET appendonly yes does (the state is not published
+  // to the config: the server is about to exit): clients are served meanwhile, and
+  // what they change after a shard's part of the snapshot was taken is appended after
+  // the snapshot, their replies waiting for it. Without it, a job confirmed during the
+  // rewrite would be in neither. (Disque blocks the whole server instead.)
+  for (;;) {
+    AofState off = AofState::kOff;
+    const bool turning_on = state_.compare_exchange_strong(off, AofState::kWaitRewrite);
+    if (StartRewriteThread(turning_on)) break;
+    AofState waiting = AofState::kWaitRewrite;
+    if (turning_on) state_.compare_exchange_strong(waiting, AofState::kOff);
     if (stopping_.load()) co_return false;
     timer.expires_after(std::chrono::milliseconds(20));
     asio::error_code ec;

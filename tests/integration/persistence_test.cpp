@@ -854,6 +854,45 @@ TEST_P(ControlledRestartTest, QueuesComeBackInTheSameOrder) {
   }
 }
 
+// SHUTDOWN REWRITE-AOF with appendonly no while producers keep going: clients are
+// served during the rewrite (Disque blocks instead), so every job confirmed before the
+// connection closed must be in the file, whether the snapshot saw it or not.
+TEST_P(ControlledRestartTest, JobsConfirmedDuringTheShutdownRewriteAreKept) {
+  const auto [threads, appendonly] = GetParam();
+  ServerProcess server(Options(threads, {appendonly ? "appendonly yes" : "appendonly no"}));
+  ASSERT_TRUE(StartReady(server));
+  RedisClient c(server.port());
+  const std::vector<std::string> before = AddJobs(c, "sq", "before-", 500);
+  // Each shard's part of the snapshot is followed by 200 ms: a window for the producer.
+  ASSERT_EQ(c.Command({"DEBUG", "AOF-REWRITE-DELAY", "200"}).ToString(), "+OK");
+
+  std::atomic<bool> stop{false};
+  std::vector<std::string> confirmed;
+  std::thread producer([&] {
+    RedisClient p(server.port());
+    for (int i = 0; !stop.load(); ++i) {
+      const Reply r = p.Command({"ADDJOB", "sq", "during-" + std::to_string(i), "0"});
+      if (r.type != Type::kStatus) break;  // the connection closed: the server is exiting
+      confirmed.push_back(r.str);
+    }
+  });
+  // The producer runs before, during and after the rewrite, until the server exits.
+  ASSERT_TRUE(WaitFor([&] { return Qlen(c, "sq") > 600; }, 10s));
+  const ::testing::AssertionResult shut = ShutdownQuietly(server, {"REWRITE-AOF"});
+  stop.store(true);
+  producer.join();
+  ASSERT_TRUE(shut);
+  ASSERT_GT(confirmed.size(), 100u);
+
+  const AofFile f = ParseAof(AofPath(server));
+  ASSERT_EQ(f.error, "");
+  const std::set<std::string> in_file = f.LiveIds();
+  for (const std::string& id : before) EXPECT_EQ(in_file.count(id), 1u) << id;
+  size_t missing = 0;
+  for (const std::string& id : confirmed) missing += in_file.count(id) == 0 ? 1 : 0;
+  EXPECT_EQ(missing, 0u) << "of " << confirmed.size() << " jobs confirmed while the rewrite ran";
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ControlledRestartTest,
                          ::testing::Combine(::testing::Values(1, 4), ::testing::Bool()), [](const auto& param_info) {
                            return "threads" + std::to_string(std::get<0>(param_info.param)) +
