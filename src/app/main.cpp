@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include "disque/common/strings.h"
 #include "disque/config/config.h"
@@ -164,7 +163,6 @@ int main(int argc, char** argv) {
   if (cfg.port > 55535 && cfg.cluster_port == 0) {
     Die("Port " + std::to_string(cfg.port) + " is too high: the cluster bus uses port + 10000 (or set cluster-port)");
   }
-  if (cfg.threads == 0) cfg.threads = std::max(1U, std::thread::hardware_concurrency());
 
   auto table = server::CommandTable::Build(cfg.renames);
   if (!table.ok()) Die(table.status().message());
@@ -203,7 +201,7 @@ int main(int argc, char** argv) {
   server::Server srv(options, cfg, std::move(table).value(), std::move(info));
   // The banner carries "Port: <n>" and "PID: <n>" as Disque's does (PROTOCOL.md 9.4).
   spdlog::info("Disque {} (sha {}) {} bit, Port: {}, PID: {}, shard threads: {}", server::kDisqueVersion,
-               server::GitSha1(), sizeof(void*) * 8, cfg.port, getpid(), cfg.threads);
+               server::GitSha1(), sizeof(void*) * 8, cfg.port, getpid(), srv.shard_count());
   spdlog::info("Server started, Disque version {}", server::kDisqueVersion);
   if (Status st = srv.Listen(); !st.ok()) {
     spdlog::warn("{}", st.message());

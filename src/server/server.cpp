@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "disque/common/clock.h"
 #include "disque/common/strings.h"
@@ -21,6 +23,22 @@
 #include "disque/server/supervisor.h"
 
 namespace disque::server {
+
+int UsableCpus() {
+  int cpus = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  // cgroup v2 "<quota> <period>" (or "max <period>"): a container given 1.5 CPUs gets 2.
+  if (std::FILE* f = std::fopen("/sys/fs/cgroup/cpu.max", "r")) {
+    long long quota = 0, period = 0;
+    if (std::fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+      cpus = std::min(cpus, static_cast<int>(std::max(1LL, (quota + period - 1) / period)));
+    }
+    std::fclose(f);
+  }
+  return cpus;
+}
 
 namespace {
 
@@ -51,7 +69,7 @@ Server::Server(config::Options& options, config::Config config, CommandTable com
   TuneAllocator();
   used_memory.store(UsedMemory());
   cluster_ = std::make_unique<cluster::Bus>(SystemClock::Instance(), BusOptionsFor(*config_), nodes_);
-  const int n = static_cast<int>(config_->threads);
+  const int n = config_->threads > 0 ? static_cast<int>(config_->threads) : UsableCpus();
   for (int i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(*this, i));
   persistence_ = std::make_unique<Persistence>(*this);
 }

@@ -4,6 +4,7 @@
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +64,28 @@ class CliTest(opslib.OpsTest):
         # With the bus on a port of its own, the same port is fine.
         server = self.start_server("--cluster-port", str(opslib.free_port()), port=high)
         self.assertEqual(opslib.redis_cli(server.port, "PING"), "PONG")
+
+
+    def info_field(self, server, section, field):
+        match = re.search(rf"(?m)^{field}:(.*)$", opslib.redis_cli(server.port, "INFO", section))
+        self.assertIsNotNone(match, f"no {field} in INFO {section}")
+        return match.group(1).strip()
+
+    def test_default_threads_follow_the_cpus_it_may_use(self):
+        allowed = sorted(os.sched_getaffinity(0))
+        one = self.start_server(cpus={allowed[0]})
+        self.assertEqual(self.info_field(one, "server", "threads"), "1")
+        every = self.start_server()
+        self.assertEqual(self.info_field(every, "server", "threads"), str(len(allowed)))
+
+    def test_config_rewrite_does_not_pin_the_default_thread_count(self):
+        config = os.path.join(self.tmp, "disque.conf")
+        with open(config, "w") as f:
+            f.write("loglevel notice\n")
+        server = self.start_server(config=config)
+        self.assertEqual(opslib.redis_cli(server.port, "CONFIG", "REWRITE"), "OK")
+        with open(config) as f:
+            self.assertNotRegex(f.read(), r"(?m)^threads ")
 
 
 if __name__ == "__main__":

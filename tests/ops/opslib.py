@@ -85,8 +85,9 @@ def pings(port):
 class Server:
     """One disque-server process in a temporary directory; stop() kills it by PID."""
 
-    def __init__(self, *args, port=None, config=None, workdir=None, env=None, wait=True):
-        """Starts the server; with `wait`, returns once it answers PING."""
+    def __init__(self, *args, port=None, config=None, workdir=None, env=None, wait=True, cpus=None):
+        """Starts the server; with `wait`, returns once it answers PING. `cpus`: the CPU
+        numbers it may run on (its affinity mask)."""
         self.port = port or free_port()
         self.dir = workdir or tempfile.mkdtemp(prefix="disque-ops-")
         self.log_path = os.path.join(self.dir, "server.log")
@@ -94,7 +95,8 @@ class Server:
         argv += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, *args]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=None if env is None else {**os.environ, **env})
+                                     env=None if env is None else {**os.environ, **env},
+                                     preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
         if not wait:
             return
         try:

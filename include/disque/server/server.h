@@ -31,6 +31,11 @@ inline constexpr std::string_view kDisqueVersion = "1.0-rc1";
 // How long a shutdown waits for busy clients to finish before it stops the shards anyway.
 inline constexpr std::chrono::seconds kShutdownDeadline{3};
 
+// The shard threads `threads 0` (the default) means: the CPUs this process may run on
+// (its affinity mask, as taskset or a container's cpuset set it), capped by a cgroup v2
+// CPU quota rounded up. The config keeps 0, so CONFIG REWRITE does not pin the count.
+int UsableCpus();
+
 // The commit the binary was built from (8 hex characters; "00000000" outside git).
 std::string_view GitSha1();
 
