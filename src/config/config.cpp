@@ -647,7 +647,7 @@ Options::Options() {
           .Settable()
           .Get(26)
           .Rewrite(37),
-      // Ours: shard threads, 0 = one per core. File and command line only.
+      // Ours: shard threads, 0 = one per usable CPU (server::UsableCpus). File and command line only.
       O::Int("threads", &Config::threads, {0, 1024, "Invalid number of threads"}).Rewrite(38),
       // Ours: the cluster's advertised address and bus port. File and command line only.
       O::String("cluster-announce-ip", &Config::cluster_announce_ip, CheckNumericIp, /*remove_when_empty=*/true)
@@ -705,7 +705,7 @@ Options::Options() {
       {"aof-load-truncated", "yes|no", "load an AOF with a torn last record (and truncate it)", ""},
       {"aof-enqueue-jobs-once", "yes|no", "load the AOF once, putting its queued jobs back in their queues (then off)",
        ""},
-      {"threads", "<n>", "shard threads, one per core when 0 (ours)", ""},
+      {"threads", "<n>", "shard threads; 0: one per CPU the process may use (ours)", ""},
       {"cluster-announce-ip", "<ip>", "address this node advertises to its peers (ours)", "the address peers see"},
       {"cluster-announce-port", "<port>", "client port advertised to peers, 0: port (ours)", ""},
       {"cluster-announce-bus-port", "<port>", "bus port advertised to peers, 0: the bus port (ours)", ""},
