@@ -1,6 +1,7 @@
 #include "disque/cluster/membership.h"
 
 #include <arpa/inet.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
@@ -311,6 +312,7 @@ void Membership::Receive(const Message& m, const Origin& from) {
   if (sender != nullptr && heartbeat) {
     const uint16_t leaving = m.sender_flags & kNodeLeaving;
     if ((sender->flags & kNodeLeaving) != leaving) {
+      spdlog::info("Node {} {} the cluster", sender->id, leaving ? "is leaving" : "is no longer leaving");
       sender->flags = static_cast<uint16_t>((sender->flags & ~kNodeLeaving) | leaving);
       UpdateReachable();
       Changed(true);
@@ -358,6 +360,7 @@ void Membership::Receive(const Message& m, const Origin& from) {
           UpdateReachable();
           return;
         }
+        spdlog::info("Node {} at {}:{} joined the cluster (handshake done)", m.sender, link_node->ip, m.port);
         Rename(*link_node, m.sender);
         link_node->flags &= static_cast<uint16_t>(~(kNodeHandshake | kNodeMeet));
         link_node->flags |= m.sender_flags & kNodeLeaving;
@@ -367,6 +370,8 @@ void Membership::Receive(const Message& m, const Origin& from) {
         Changed(true);
       } else if (link_node->id != m.sender) {
         // The address now belongs to another node (PROTOCOL.md II 3.9).
+        spdlog::info("Node {}: its address {}:{} now belongs to node {}; address forgotten", link_node->id,
+                     link_node->ip, link_node->port, m.sender);
         link_node->flags |= kNodeNoAddr;
         link_node->ip.clear();
         link_node->port = 0;
@@ -381,6 +386,7 @@ void Membership::Receive(const Message& m, const Origin& from) {
     if (sender != nullptr && type == MessageType::kPing && from.node == nullptr) {
       std::string ip = AdvertisedIp(m, from);
       if (ip != sender->ip || m.port != sender->port || m.bus_port != sender->bus_port) {
+        spdlog::info("Node {} moved from {}:{} to {}:{}", sender->id, sender->ip, sender->port, ip, m.port);
         sender->ip = std::move(ip);
         sender->port = m.port;
         sender->bus_port = m.bus_port;
@@ -395,9 +401,11 @@ void Membership::Receive(const Message& m, const Origin& from) {
       link_node->ping_sent_ms = 0;
       link_node->connect_failures = 0;
       if (link_node->flags & kNodePfail) {
+        spdlog::debug("Node {} answers again: no longer possibly failing", link_node->id);
         link_node->flags &= static_cast<uint16_t>(~kNodePfail);
         Changed(true);
       } else if (link_node->flags & kNodeFail) {
+        spdlog::info("Clear FAIL state for node {}: it is reachable again", link_node->id);
         link_node->flags &= static_cast<uint16_t>(~kNodeFail);
         Changed(true);
       }
@@ -408,6 +416,7 @@ void Membership::Receive(const Message& m, const Origin& from) {
     if (sender == nullptr) return;
     Node* failing = Lookup(m.node);
     if (failing != nullptr && !(failing->flags & (kNodeFail | kNodeMyself))) {
+      spdlog::info("FAIL message received from {} about {}", sender->id, failing->id);
       failing->flags = static_cast<uint16_t>((failing->flags | kNodeFail) & ~kNodePfail);
       failing->fail_time_ms = now;
       UpdateReachable();
@@ -460,6 +469,8 @@ void Membership::MarkFailingIfNeeded(Node& node) {
   if (!(node.flags & kNodePfail) || (node.flags & kNodeFail)) return;
   const size_t quorum = static_cast<size_t>(size() / 2 + 1);
   if (CountFailureReports(node) + 1 < quorum) return;
+  spdlog::warn("Marking node {} as failing (quorum reached: {} of {} nodes)", node.id, node.fail_reports.size() + 1,
+               size());
   node.flags = static_cast<uint16_t>((node.flags | kNodeFail) & ~kNodePfail);
   node.fail_time_ms = clock_.MonotonicMs();
   Message fail = Header(MessageType::kFail);
@@ -483,6 +494,7 @@ void Membership::Cron() {
   for (Node* n : all) {
     if (n == myself_ || (n->flags & kNodeNoAddr)) continue;
     if (IsHandshake(*n) && now - n->ctime_ms > handshake_timeout) {
+      spdlog::debug("Handshake with {}:{} timed out: forgotten", n->ip, n->port);
       DeleteNode(*n);
       continue;
     }
@@ -526,6 +538,7 @@ void Membership::Cron() {
       continue;
     }
     if (n.ping_sent_ms != 0 && now - n.ping_sent_ms > timeout && !IsFailing(n)) {
+      spdlog::debug("Node {} has not answered for {} ms: possibly failing", n.id, now - n.ping_sent_ms);
       n.flags |= kNodePfail;
       Changed(false);
     }
@@ -569,6 +582,8 @@ Status Membership::Forget(std::string_view id) {
   if (n == nullptr) return Status::Error("Unknown node " + std::string(id));
   if (n == myself_) return Status::Error("I tried hard but I can't forget myself...");
   blacklist_[std::string(id)] = clock_.MonotonicMs() + kBlacklistTtlMs;
+  spdlog::info("Forgetting node {} at {}:{} (CLUSTER FORGET; gossip about it is ignored for {} s)", n->id, n->ip,
+               n->port, kBlacklistTtlMs / 1000);
   DeleteNode(*n);
   UpdateReachable();
   return Status::Ok();
@@ -581,6 +596,8 @@ void Membership::Reset(bool hard) {
   }
   for (Node* n : others) DeleteNode(*n);
   if (hard) Rename(*myself_, RandomHex(kNodeIdSize));
+  spdlog::info("Cluster reset ({}): {} other nodes forgotten{}", hard ? "hard" : "soft", others.size(),
+               hard ? ", I'm now " + myself_->id : "");
   UpdateReachable();
   Changed(true);
 }
@@ -588,6 +605,8 @@ void Membership::Reset(bool hard) {
 bool Membership::SetLeaving(bool leaving) {
   const uint16_t flags = leaving ? (myself_->flags | kNodeLeaving) : (myself_->flags & ~kNodeLeaving);
   if (flags == myself_->flags) return false;
+  spdlog::info(leaving ? "This node is now leaving the cluster (CLUSTER LEAVING yes)"
+                       : "This node is no longer leaving the cluster (CLUSTER LEAVING no)");
   myself_->flags = static_cast<uint16_t>(flags);
   Changed(true);
   return true;

@@ -197,6 +197,14 @@ TEST_P(ClusterMeshTest, SevenNodesJoinedByAChainOfMeetsFormAFullMesh) {
 
   // Distinct IDs, 40 lowercase hex each.
   const std::vector<std::string> ids = Ids(cluster);
+  // Every node logged each other one joining (its handshake with it completing).
+  for (int i = 0; i < cluster.size(); ++i) {
+    const std::string log = cluster.node(i).log();
+    for (int j = 0; j < cluster.size(); ++j) {
+      if (j == i) continue;
+      EXPECT_NE(log.find("Node " + ids[j] + " at "), std::string::npos) << "node " << i << " about " << j << ":\n" << log;
+    }
+  }
   std::map<std::string, int> port_of;
   for (int i = 0; i < cluster.size(); ++i) {
     EXPECT_TRUE(IsNodeId(ids[i])) << ids[i];
@@ -381,6 +389,16 @@ TEST(ClusterTest, KilledNodesAreFlaggedFailAndComeBackWithTheirIds) {
   EXPECT_EQ(Ids(cluster), ids);
   for (int s : survivors) {
     for (int k : killed) EXPECT_EQ(cluster.HelloPriority(s, ids[k]), "1");
+  }
+  // Each survivor logged the failure (its own quorum or a FAIL message) and the return.
+  for (int s : survivors) {
+    const std::string log = cluster.node(s).log();
+    for (int k : killed) {
+      EXPECT_TRUE(log.find("Marking node " + ids[k] + " as failing") != std::string::npos ||
+                  log.find("about " + ids[k]) != std::string::npos)
+          << "node " << s << " about " << k << ":\n" << log;
+      EXPECT_NE(log.find("Clear FAIL state for node " + ids[k]), std::string::npos) << "node " << s << ":\n" << log;
+    }
   }
 }
 
@@ -588,6 +606,7 @@ TEST(ClusterTest, ForgetRemovesAPeerAndGossipCannotBringItBackDuringTheBan) {
   EXPECT_EQ(cluster.Nodes(0).nodes.size(), 4u) << "failed FORGETs change nothing";
 
   ASSERT_EQ(forget(ids[3]), "+OK");
+  EXPECT_NE(cluster.node(0).log().find("Forgetting node " + ids[3]), std::string::npos) << cluster.node(0).log();
   const ParsedNodes view = cluster.Nodes(0);
   EXPECT_EQ(view.nodes.size(), 3u) << cluster.NodesText(0);
   EXPECT_EQ(view.Find(ids[3]), nullptr) << cluster.NodesText(0);
