@@ -6,6 +6,7 @@ and check the Makefile's recipe with `make -n`.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -92,6 +93,12 @@ class InstallTest(opslib.OpsTest):
         result = subprocess.run(["systemd-analyze", "verify", "--man=no", unit], capture_output=True, text=True,
                                 timeout=60)
         self.assertEqual((result.returncode, result.stdout + result.stderr), (0, ""))
+        # The hardening: systemd's own exposure score (0 best, 10 worst) stays "OK".
+        security = subprocess.run(["systemd-analyze", "security", "--offline=true", unit], capture_output=True,
+                                  text=True, timeout=60)
+        match = re.search(r"Overall exposure level for disque-server.service: ([0-9.]+)", security.stdout)
+        self.assertIsNotNone(match, security.stdout + security.stderr)
+        self.assertLessEqual(float(match.group(1)), 2.5, security.stdout)
 
     def test_make_install_runs_cmake_install_with_prefix_and_destdir(self):
         env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
