@@ -11,6 +11,10 @@
 #   make chaos      the cluster chaos test for CHAOS_SECONDS (ctest runs a short one)
 #   make soak       mixed load with random disconnects for SOAK_SECONDS, then checks that
 #                   no acknowledged job was lost and memory came back (tests/soak/soak.py)
+#   make install    the binary, man page, sample config and systemd unit under PREFIX
+#                   (default /usr/local; DESTDIR for staging)
+#   make cluster    three daemonized nodes on 127.0.0.1 (CLUSTER_PORTS), joined into a
+#                   cluster, their files in CLUSTER_DIR; `make cluster-stop` stops them
 
 JOBS ?= $(shell nproc)
 PORT ?= 7711
@@ -18,15 +22,21 @@ CTEST_FLAGS ?= --output-on-failure --timeout 600 -j $(JOBS)
 FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 300
 SOAK_SECONDS ?= 600
+PREFIX ?= /usr/local
+CLUSTER_PORTS ?= 7712 7713 7714
+CLUSTER_DIR ?= build/cluster
+# The binary `make cluster` starts; set it to skip the build (the tests do).
+DISQUE_SERVER ?= build/disque-server
 
 PACKAGES := cmake make g++ pkg-config libasio-dev libspdlog-dev libfmt-dev libcli11-dev \
-            libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis
+            libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev redis-tools python3-redis \
+            python3-yaml
 # Only `make bench` needs this: the yardstick of bench/load/compare.
 BENCH_PACKAGES := redis-server
 # Only `make fuzz` needs these: clang and its libFuzzer runtime.
 FUZZ_PACKAGES := clang libclang-rt-dev
 
-.PHONY: all deps build run test test-asan test-tsan bench fuzz chaos soak clean
+.PHONY: all deps build run test test-asan test-tsan bench fuzz chaos soak install cluster cluster-stop clean
 
 all: build
 
@@ -72,6 +82,24 @@ chaos: build
 # first on PATH).
 soak: build
 	/usr/bin/python3 tests/soak/soak.py --server build/disque-server --seconds $(SOAK_SECONDS)
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+
+# Each node is a daemon with its pidfile, log, AOF and nodes.conf in CLUSTER_DIR/<port>;
+# docker/cluster-join.sh waits for them and sends the CLUSTER MEETs (compose uses it too).
+cluster: $(if $(filter build/disque-server,$(DISQUE_SERVER)),build)
+	@for port in $(CLUSTER_PORTS); do \
+	  mkdir -p "$(CLUSTER_DIR)/$$port" && \
+	  "$(DISQUE_SERVER)" --port $$port --bind 127.0.0.1 --dir "$(CLUSTER_DIR)/$$port" --daemonize yes \
+	    --pidfile disque.pid --logfile disque.log --appendonly yes || exit 1; \
+	done
+	@docker/cluster-join.sh $(foreach port,$(CLUSTER_PORTS),127.0.0.1:$(port))
+	@echo "Cluster up on ports $(CLUSTER_PORTS) (files in $(CLUSTER_DIR)); stop it with: make cluster-stop"
+
+cluster-stop:
+	@for port in $(CLUSTER_PORTS); do redis-cli -p $$port SHUTDOWN >/dev/null 2>&1 || true; done
+	@echo "Stopped the nodes on ports $(CLUSTER_PORTS)"
 
 bench: build
 	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
