@@ -133,7 +133,7 @@ Status Persistence::StartUp() {
     if (loaded_legacy_) {
       // Our records cannot be appended to Disque's RESP stream: convert it first.
       spdlog::warn("The AOF is in Disque's format: rewriting it in disque-server's format");
-      if (!StartRewriteThread(false)) return Status::Error("Could not start the AOF conversion");
+      if (!StartRewriteThread(RewriteKind::kCompact)) return Status::Error("Could not start the AOF conversion");
       while (rewrite_running_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       if (!last_rewrite_ok_.load()) return Status::Error("Could not convert the AOF from Disque's format");
     }
@@ -291,16 +291,22 @@ void Persistence::Stop() {
 
 // ---------------------------------------------------------------------------- rewrite
 
-bool Persistence::StartRewrite() { return StartRewriteThread(false); }
+bool Persistence::StartRewrite() { return StartRewriteThread(RewriteKind::kCompact); }
 
-bool Persistence::StartRewriteThread(bool turning_on) {
+bool Persistence::StartRewriteThread(RewriteKind kind) {
   std::lock_guard lock(rewrite_mu_);
   if (rewrite_running_.load() || stopping_.load()) return false;
   if (rewrite_thread_.joinable()) rewrite_thread_.join();  // finished: running_ is false
+  if (kind == RewriteKind::kShutdown) {
+    // CONFIG SET appendonly yes needs a rewrite of its own (kTurnOn), refused while this
+    // one runs, so the AOF cannot come on before ours ends. wait-rewrite with no rewrite
+    // running is such a CONFIG SET about to be refused: the AOF is off.
+    kind = state_.load() == AofState::kOn ? RewriteKind::kCompact : RewriteKind::kShutdownFromOff;
+  }
   rewrite_running_.store(true);
   rewrite_cancel_.store(false);
   rewrite_start_ms_.store(NowMs());
-  rewrite_thread_ = std::thread([this, turning_on] { RewriteThread(turning_on); });
+  rewrite_thread_ = std::thread([this, kind] { RewriteThread(kind); });
   return true;
 }
 
@@ -345,7 +351,9 @@ Status Persistence::WriteSnapshot(int fd) {
   return Status::Ok();
 }
 
-void Persistence::RewriteThread(bool turning_on) {
+void Persistence::RewriteThread(RewriteKind kind) {
+  const bool turning_on = kind == RewriteKind::kTurnOn;
+  const bool attach = turning_on || kind == RewriteKind::kShutdownFromOff;  // journals and file
   const std::shared_ptr<const config::Config> cfg = server_.config();
   const std::string path = cfg->appendfilename;
   const std::string temp = "temp-rewriteaof-bg-" + std::to_string(::getpid()) + ".aof";
@@ -357,12 +365,12 @@ void Persistence::RewriteThread(bool turning_on) {
   } else {
     // Capture first: whatever happens after this is either in the snapshot or captured.
     writer_.BeginCapture();
-    if (turning_on && !SetJournaling(true)) result = Status::Error("cancelled");
+    if (attach && !SetJournaling(true)) result = Status::Error("cancelled");
     if (result.ok()) result = WriteFully(fd, persist::FileHeader());
     if (result.ok()) result = WriteSnapshot(fd);
     if (result.ok() && rewrite_cancel_.load()) result = Status::Error("cancelled");
     if (result.ok()) {
-      result = writer_.FinishRewrite(fd, temp, path, turning_on);  // owns fd now
+      result = writer_.FinishRewrite(fd, temp, path, attach);  // owns fd now
     } else {
       ::close(fd);
       ::unlink(temp.c_str());
@@ -390,24 +398,19 @@ void Persistence::RewriteThread(bool turning_on) {
         writer_.Close();
       }
     }
+  } else if (attach && !result.ok()) {
+    SetJournaling(false);  // a failed shutdown rewrite: the AOF is off again, as it was
+    writer_.Close();
   }
   rewrite_running_.store(false);
 }
 
 asio::awaitable<bool> Persistence::RewriteAndWait() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  // One rewrite at a time: wait for a running one, then run ours. With the AOF off, ours
-  // turns journaling on as CONFIG SET appendonly yes does (the state is not published
-  // to the config: the server is about to exit): clients are served meanwhile, and
-  // what they change after a shard's part of the snapshot was taken is appended after
-  // the snapshot, their replies waiting for it. Without it, a job confirmed during the
-  // rewrite would be in neither. (Disque blocks the whole server instead.)
-  for (;;) {
-    AofState off = AofState::kOff;
-    const bool turning_on = state_.compare_exchange_strong(off, AofState::kWaitRewrite);
-    if (StartRewriteThread(turning_on)) break;
-    AofState waiting = AofState::kWaitRewrite;
-    if (turning_on) state_.compare_exchange_strong(waiting, AofState::kOff);
+  // One rewrite at a time: wait for a running one, then run ours (kShutdown: with the
+  // AOF off it journals what clients change meanwhile; Disque blocks the whole server
+  // instead). A job confirmed during the rewrite is in the file when the server exits.
+  while (!StartRewriteThread(RewriteKind::kShutdown)) {
     if (stopping_.load()) co_return false;
     timer.expires_after(std::chrono::milliseconds(20));
     asio::error_code ec;
@@ -426,7 +429,7 @@ asio::awaitable<Status> Persistence::SetAppendOnly(bool on) {
   if (on) {
     if (state_.load() != AofState::kOff) co_return Status::Ok();
     state_.store(AofState::kWaitRewrite);
-    if (!StartRewriteThread(true)) {
+    if (!StartRewriteThread(RewriteKind::kTurnOn)) {
       state_.store(AofState::kOff);
       spdlog::warn("AOF was enabled but a rewrite is in progress: try again when it finishes");
       co_return kUnable;
@@ -452,7 +455,7 @@ void Persistence::Cron(const config::Config& cfg) {
   const uint64_t growth = s.current_size > base ? (s.current_size - base) * 100 / base : 0;
   if (growth < static_cast<uint64_t>(cfg.auto_aof_rewrite_percentage)) return;
   spdlog::info("Starting automatic rewriting of AOF on {}% growth", growth);
-  StartRewriteThread(false);
+  StartRewriteThread(RewriteKind::kCompact);
 }
 
 void Persistence::AppendInfo(std::string& out) const {

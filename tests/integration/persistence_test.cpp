@@ -877,8 +877,9 @@ TEST_P(ControlledRestartTest, JobsConfirmedDuringTheShutdownRewriteAreKept) {
     }
   });
   // The producer runs before, during and after the rewrite, until the server exits.
-  ASSERT_TRUE(WaitFor([&] { return Qlen(c, "sq") > 600; }, 10s));
-  const ::testing::AssertionResult shut = ShutdownQuietly(server, {"REWRITE-AOF"});
+  const bool producing = WaitFor([&] { return Qlen(c, "sq") > 600; }, 10s);
+  const ::testing::AssertionResult shut =
+      producing ? ShutdownQuietly(server, {"REWRITE-AOF"}) : ::testing::AssertionFailure() << "no jobs added";
   stop.store(true);
   producer.join();
   ASSERT_TRUE(shut);
@@ -973,6 +974,34 @@ TEST_P(PersistenceTest, BgRewriteAofCompactsAndKeepsConcurrentWrites) {
   EXPECT_EQ(AllJobIds(c2), expected);
   EXPECT_EQ(Show(c2, nacked).Int("nacks"), 1);
   EXPECT_EQ(Show(c2, ids.back()).Str("body"), "job-2999");
+}
+
+// SHUTDOWN REWRITE-AOF with appendonly no journals without turning the AOF on: while
+// it runs the state stays off, CONFIG SET appendonly yes is refused as during any
+// rewrite (and the config keeps saying no), and the server still exits with the file.
+TEST_P(PersistenceTest, ShutdownRewriteWithTheAofOffLeavesItOff) {
+  ServerProcess server(Options(threads(), {"appendonly no"}));
+  ASSERT_TRUE(StartReady(server));
+  RedisClient c(server.port());
+  const std::vector<std::string> ids = AddJobs(c, "oq", "job-", 100);
+  ASSERT_EQ(c.Command({"DEBUG", "AOF-REWRITE-DELAY", "1000"}).ToString(), "+OK");
+  RawConnection shut(server.port());
+  ASSERT_TRUE(shut.Send(Multibulk({"SHUTDOWN", "REWRITE-AOF"})));
+  ASSERT_TRUE(WaitFor([&] { return PField(c, "aof_rewrite_in_progress") == "1"; }, 10s));
+  EXPECT_EQ(PField(c, "aof_state"), "off");
+  const Reply on = c.Command({"CONFIG", "SET", "appendonly", "yes"});
+  EXPECT_NE(on.ToString().find("Unable to turn on AOF"), std::string::npos) << on.ToString();
+  EXPECT_EQ(ConfigGet(c, "appendonly"), "no");
+  EXPECT_EQ(PField(c, "aof_state"), "off");
+
+  bool closed = false;
+  EXPECT_EQ(shut.ReadUntilClose(&closed, 30000), "");
+  EXPECT_TRUE(closed);
+  const int status = server.WaitExit(30s);
+  ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << ExitText(status) << server.log();
+  const AofFile f = ParseAof(AofPath(server));
+  ASSERT_EQ(f.error, "");
+  EXPECT_EQ(f.LiveIds(), std::set<std::string>(ids.begin(), ids.end()));
 }
 
 // SIGKILL in the middle of a rewrite: the AOF is only ever replaced by a rename, so

@@ -33,7 +33,10 @@ class ShardJournal final : public engine::Journal {
   std::string records_;
 };
 
-// AOF states (INFO aof_state).
+// AOF states (INFO aof_state): off -> wait-rewrite (CONFIG SET appendonly yes, until its
+// rewrite made the file) -> on; on -> off (appendonly no, or the rewrite failed). The
+// startup opens the file directly (on). SHUTDOWN REWRITE-AOF leaves the state alone
+// (RewriteKind::kShutdownFromOff).
 enum class AofState { kOff, kOn, kWaitRewrite };
 
 // The server's persistence (PROTOCOL.md 8, docs/persistence.md): the AOF writer, the
@@ -95,8 +98,17 @@ class Persistence {
   Status Load(const std::string& path, bool enqueue);
   // Attaches (or detaches) every shard's journal; waits until each shard did it.
   bool SetJournaling(bool on);
-  bool StartRewriteThread(bool turning_on);
-  void RewriteThread(bool turning_on);
+  // What a rewrite is for. kCompact: BGREWRITEAOF, the automatic rewrite, the startup
+  // conversion; appends go on to the new file only if the AOF was on. kTurnOn: CONFIG
+  // SET appendonly yes (state wait-rewrite): attaches the journals, adopts the new file,
+  // then the state is on. kShutdown (SHUTDOWN REWRITE-AOF): kCompact if the AOF is on;
+  // if it is off, it becomes kShutdownFromOff, decided under rewrite_mu_ together with
+  // the start, which attaches the journals and adopts the file as kTurnOn does but
+  // leaves the state off (the server exits next): what clients change meanwhile is
+  // appended after the snapshot. On failure it detaches them and closes the file again.
+  enum class RewriteKind { kCompact, kTurnOn, kShutdown, kShutdownFromOff };
+  bool StartRewriteThread(RewriteKind kind);
+  void RewriteThread(RewriteKind kind);
   Status WriteSnapshot(int fd);
   // Runs fn on `shard`'s thread and waits; false if the server stops first.
   template <typename F>
