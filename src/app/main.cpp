@@ -218,8 +218,9 @@ int main(int argc, char** argv) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
-  // The AOF is loaded and the port answers: a Type=notify unit is now active.
-  server::NotifySupervisor("READY=1");
+  // The AOF is loaded and the port answers: a Type=notify unit is now active (unless a
+  // shutdown came during the load: STOPPING=1 was sent, READY=1 must not follow it).
+  if (!srv.shutdown_requested()) server::NotifySupervisor("READY=1");
 
   srv.Wait();
   if (daemonized) unlink(pidfile.c_str());

@@ -125,6 +125,9 @@ Status Persistence::StartUp() {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (Status loaded = Load(path, cfg->aof_enqueue_jobs_once); !loaded.ok()) return loaded;
+      // Stopped halfway: the server is exiting. Nothing more, above all not the reset
+      // of aof-enqueue-jobs-once, which would strand the controlled restart's jobs.
+      if (load_interrupted_) return Status::Ok();
     } else if (!cfg->appendonly) {
       return Status::Error("Fatal error: can't open the append log file for reading: " + ErrnoText(errno));
     }
@@ -234,7 +237,8 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
           // Progress for INFO, and a SHUTDOWN meanwhile (not per record: each check
           // locks every shard's scheduler).
           loading_loaded_bytes_.store(reader.valid_end());
-          done = Interrupted();
+          load_interrupted_ = Interrupted();
+          done = load_interrupted_;
         }
         break;
       }
@@ -272,7 +276,9 @@ Status Persistence::Load(const std::string& path, bool enqueue) {
   for (int i = 0; i < shards; ++i) flush(i);
   while (in_flight->load() > 0 && !Interrupted()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   loading_loaded_bytes_.store(reader.size());
-  if (result.ok()) {
+  if (load_interrupted_) {
+    spdlog::warn("AOF loading interrupted by the shutdown after {} records: the file is unchanged", records);
+  } else if (result.ok()) {
     spdlog::info("DB loaded from append only file: {:.3f} seconds ({} records, {} jobs)",
                  static_cast<double>(NowMs() - start) / 1000.0, records, loaded->load());
   }

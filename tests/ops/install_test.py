@@ -138,28 +138,69 @@ class SupervisorNotifyTest(opslib.OpsTest):
     def test_abstract_socket(self):
         self.check_ready_then_stopping(abstract=True)
 
-    def test_ready_comes_after_the_aof_is_loaded(self):
-        # While it loads an AOF the server answers -LOADING; READY=1 must wait for the
-        # load, so the first command after it sees every job. 100,000 jobs take long
-        # enough to load that an early READY=1 would be seen.
-        jobs = 100_000
+    JOBS = 200_000  # an AOF whose load takes a while (about 0.25 s here, longer under sanitizers)
+
+    def aof_dir(self):
+        """A directory holding disque.aof with JOBS jobs, written by a real server."""
         seed = self.start_server("--appendonly", "yes")
         client = redis.Redis(port=seed.port)
         self.addCleanup(client.close)
-        for _ in range(jobs // 10_000):
+        for _ in range(self.JOBS // 10_000):
             pipe = client.pipeline(transaction=False)
             for _ in range(10_000):
                 pipe.execute_command("ADDJOB", "q", "x" * 100, 0)
             pipe.execute()
-        self.assertEqual(opslib.redis_cli(seed.port, "QLEN", "q"), str(jobs))
         seed.proc.terminate()  # a clean shutdown: the AOF is written and fsynced
-        self.assertEqual(seed.proc.wait(timeout=30), 0)
+        self.assertEqual(seed.proc.wait(timeout=60), 0)
+        return seed.dir
+
+    def test_ready_comes_after_the_aof_is_loaded(self):
+        # While it loads an AOF the server answers -LOADING; READY=1 must wait for the
+        # load, so the first command after it sees every job.
+        workdir = self.aof_dir()
         sock, address = self.notify_socket(abstract=False)
-        server = self.start_server("--appendonly", "yes", workdir=seed.dir, env={"NOTIFY_SOCKET": address},
+        server = self.start_server("--appendonly", "yes", workdir=workdir, env={"NOTIFY_SOCKET": address},
                                    wait=False)
         self.assertEqual(sock.recv(4096), b"READY=1")
         # Loaded jobs are active, not queued (PROTOCOL.md 8.2): count them in INFO.
-        self.assertRegex(opslib.redis_cli(server.port, "INFO", "jobs"), rf"(?m)^registered_jobs:{jobs}$")
+        self.assertRegex(opslib.redis_cli(server.port, "INFO", "jobs"), rf"(?m)^registered_jobs:{self.JOBS}$")
+
+    def test_a_shutdown_during_the_load_sends_no_ready_and_keeps_the_controlled_restart(self):
+        # The controlled restart's second half: aof-enqueue-jobs-once yes in the config
+        # file, appendonly no. SIGTERM while it loads: STOPPING=1 and never READY=1, and
+        # the option stays yes in the file, so the next start loads the jobs again.
+        workdir = self.aof_dir()
+        config = os.path.join(self.tmp, "restart.conf")
+        with open(config, "w") as f:
+            f.write("appendonly no\naof-enqueue-jobs-once yes\n")
+        sock, address = self.notify_socket(abstract=False)
+        server = self.start_server(config=config, workdir=workdir, env={"NOTIFY_SOCKET": address}, wait=False)
+        client = redis.Redis(port=server.port, socket_timeout=5)
+        self.addCleanup(client.close)
+
+        def loading():
+            try:
+                client.ping()
+                raise AssertionError("the load ended before it could be interrupted: make the AOF bigger")
+            except redis.exceptions.BusyLoadingError:
+                return True
+            except redis.exceptions.ConnectionError:
+                return False  # not listening yet
+
+        opslib.wait_for(loading, what="-LOADING")
+        server.proc.terminate()
+        self.assertEqual(server.proc.wait(timeout=60), 0, server.log())
+        sock.settimeout(1)
+        messages = []
+        try:
+            while True:
+                messages.append(sock.recv(4096))
+        except socket.timeout:
+            pass
+        self.assertEqual(messages, [b"STOPPING=1"])
+        self.assertIn("AOF loading interrupted by the shutdown", server.log())
+        with open(config) as f:
+            self.assertRegex(f.read(), r"(?m)^aof-enqueue-jobs-once yes$")
 
     def test_a_bad_notify_socket_changes_nothing(self):
         server = self.start_server(env={"NOTIFY_SOCKET": os.path.join(self.tmp, "nobody-listens")})

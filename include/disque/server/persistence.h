@@ -123,6 +123,7 @@ class Persistence {
   std::atomic<bool> loading_{false};
   std::atomic<bool> stopping_{false};
   bool loaded_legacy_ = false;  // the AOF loaded at startup was in Disque's format
+  bool load_interrupted_ = false;  // a shutdown stopped the startup load before the end
   std::atomic<int64_t> slice_delay_ms_{0};
   // Loading progress (INFO).
   std::atomic<int64_t> loading_start_s_{0};

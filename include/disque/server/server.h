@@ -89,6 +89,7 @@ class Server {
   void ShardDrained();
   // True when the deadline, not the drain, ended the shutdown (see above).
   bool forced_stop() const { return forced_stop_.load(); }
+  bool shutdown_requested() const { return shutdown_requested_.load(); }
 
   const CommandTable& commands() const { return commands_; }
   config::Options& options() { return options_; }
