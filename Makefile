@@ -83,7 +83,10 @@ chaos: build
 soak: build
 	/usr/bin/python3 tests/soak/soak.py --server build/disque-server --seconds $(SOAK_SECONDS)
 
-install: build
+# Installs what `make` built; it does not build, so that `sudo make install` leaves no
+# root-owned files in the build tree but install_manifest.txt.
+install:
+	@test -x build/disque-server || { echo "error: build first with 'make' (then 'sudo make install')" >&2; exit 1; }
 	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
 
 # Each node is a daemon with its pidfile, log, AOF and nodes.conf in CLUSTER_DIR/<port>;
@@ -94,11 +97,18 @@ cluster: $(if $(filter build/disque-server,$(DISQUE_SERVER)),build)
 	  "$(DISQUE_SERVER)" --port $$port --bind 127.0.0.1 --dir "$(CLUSTER_DIR)/$$port" --daemonize yes \
 	    --pidfile disque.pid --logfile disque.log --appendonly yes || exit 1; \
 	done
-	@docker/cluster-join.sh $(foreach port,$(CLUSTER_PORTS),127.0.0.1:$(port))
+	@docker/cluster-join.sh $(foreach port,$(CLUSTER_PORTS),127.0.0.1:$(port)) || \
+	  { for port in $(CLUSTER_PORTS); do echo "--- $(CLUSTER_DIR)/$$port/disque.log"; \
+	    tail -n 5 "$(CLUSTER_DIR)/$$port/disque.log"; done; exit 1; }
 	@echo "Cluster up on ports $(CLUSTER_PORTS) (files in $(CLUSTER_DIR)); stop it with: make cluster-stop"
 
+# A daemonized node removes its pidfile as it exits: wait for that (10 s at most).
 cluster-stop:
 	@for port in $(CLUSTER_PORTS); do redis-cli -p $$port SHUTDOWN >/dev/null 2>&1 || true; done
+	@for port in $(CLUSTER_PORTS); do \
+	  n=0; while [ -e "$(CLUSTER_DIR)/$$port/disque.pid" ] && [ $$n -lt 100 ]; do sleep 0.1; n=$$((n + 1)); done; \
+	  if [ -e "$(CLUSTER_DIR)/$$port/disque.pid" ]; then echo "error: the node on port $$port did not stop" >&2; exit 1; fi; \
+	done
 	@echo "Stopped the nodes on ports $(CLUSTER_PORTS)"
 
 bench: build
