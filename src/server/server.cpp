@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -24,20 +27,73 @@
 
 namespace disque::server {
 
+namespace {
+
+// ceil(quota / period) of a CPU quota, or 0 for none.
+int QuotaCpus(long long quota, long long period) {
+  if (quota <= 0 || period <= 0) return 0;
+  return static_cast<int>(std::max(1LL, (quota + period - 1) / period));
+}
+
+// The smallest CPU quota among the cgroups this process is in and their ancestors (a
+// container's, a systemd unit's CPUQuota=, a pod's limit), in CPUs rounded up; 0 if
+// none. cgroup v2 (`0::<path>`, cpu.max "<quota> <period>" or "max ...") and v1 (the cpu
+// controller, cpu.cfs_quota_us / cpu.cfs_period_us, -1 for none).
+int CgroupCpuLimit() {
+  std::ifstream cgroups("/proc/self/cgroup");
+  std::string line;
+  int limit = 0;
+  auto consider = [&limit](int cpus) {
+    if (cpus > 0) limit = limit == 0 ? cpus : std::min(limit, cpus);
+  };
+  while (std::getline(cgroups, line)) {
+    // "<hierarchy id>:<controllers>:<path>"
+    const size_t first = line.find(':');
+    const size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+    const std::string path = line.substr(second + 1);
+    const bool v2 = line.compare(0, 3, "0::") == 0;
+    std::vector<std::string> roots;
+    if (v2) {
+      roots = {"/sys/fs/cgroup"};
+    } else if (controllers.find(",cpu,") != std::string::npos) {
+      roots = {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu"};
+    }
+    for (const std::string& root : roots) {
+      const std::filesystem::path top(root);
+      std::filesystem::path dir = (top / std::filesystem::path(path).relative_path()).lexically_normal();
+      for (;;) {
+        if (v2) {
+          std::ifstream max(dir / "cpu.max");
+          std::string quota;
+          long long period = 0;
+          if (max >> quota >> period && quota != "max") consider(QuotaCpus(std::atoll(quota.c_str()), period));
+        } else {
+          std::ifstream quota_file(dir / "cpu.cfs_quota_us");
+          std::ifstream period_file(dir / "cpu.cfs_period_us");
+          long long quota = 0, period = 0;
+          if (quota_file >> quota && period_file >> period) consider(QuotaCpus(quota, period));
+        }
+        if (dir.relative_path() == top.relative_path() || !dir.has_relative_path()) break;
+        std::filesystem::path parent = dir.parent_path();
+        if (parent == dir || parent.string().size() < top.string().size()) break;
+        dir = parent;
+      }
+    }
+  }
+  return limit;
+}
+
+}  // namespace
+
 int UsableCpus() {
   int cpus = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
-  // cgroup v2 "<quota> <period>" (or "max <period>"): a container given 1.5 CPUs gets 2.
-  if (std::FILE* f = std::fopen("/sys/fs/cgroup/cpu.max", "r")) {
-    long long quota = 0, period = 0;
-    if (std::fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
-      cpus = std::min(cpus, static_cast<int>(std::max(1LL, (quota + period - 1) / period)));
-    }
-    std::fclose(f);
-  }
-  return cpus;
+  if (const int limit = CgroupCpuLimit(); limit > 0) cpus = std::min(cpus, limit);
+  return std::min(cpus, 1024);  // the `threads` maximum
 }
 
 namespace {

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +77,26 @@ class CliTest(opslib.OpsTest):
         one = self.start_server(cpus={allowed[0]})
         self.assertEqual(self.info_field(one, "server", "threads"), "1")
         every = self.start_server()
-        self.assertEqual(self.info_field(every, "server", "threads"), str(len(allowed)))
+        # All of them, unless a cgroup CPU quota caps the count (the next test).
+        self.assertIn(int(self.info_field(every, "server", "threads")), range(1, len(allowed) + 1))
+
+    @unittest.skipUnless(os.geteuid() == 0 and os.access("/sys/fs/cgroup/cpu/cgroup.procs", os.W_OK),
+                         "needs root and cgroup v1's cpu controller at /sys/fs/cgroup/cpu")
+    @unittest.skipIf(len(os.sched_getaffinity(0)) < 2, "needs 2 CPUs to tell a quota from the affinity")
+    def test_default_threads_follow_an_ancestor_cgroups_cpu_quota(self):
+        # Half a CPU on the parent, none on the child the server runs in: one thread.
+        parent = f"/sys/fs/cgroup/cpu/disque-ops-test-{os.getpid()}"
+        child = os.path.join(parent, "server")
+        os.makedirs(child)
+        self.addCleanup(os.rmdir, parent)
+        self.addCleanup(os.rmdir, child)
+        with open(os.path.join(parent, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(parent, "cpu.cfs_quota_us"), "w") as f:
+            f.write("50000")
+        server = opslib.Server(port=opslib.free_port(), workdir=tempfile.mkdtemp(dir=self.tmp), cgroup=child)
+        self.addCleanup(server.stop)  # runs before the rmdirs: a cgroup with a process stays
+        self.assertEqual(self.info_field(server, "server", "threads"), "1")
 
     def test_config_rewrite_does_not_pin_the_default_thread_count(self):
         config = os.path.join(self.tmp, "disque.conf")

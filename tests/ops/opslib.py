@@ -82,12 +82,21 @@ def pings(port):
         return False
 
 
+def _confine(cpus, cgroup):
+    """In the child, before exec: its affinity mask and its cgroup."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    if cgroup is not None:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+
 class Server:
     """One disque-server process in a temporary directory; stop() kills it by PID."""
 
-    def __init__(self, *args, port=None, config=None, workdir=None, env=None, wait=True, cpus=None):
+    def __init__(self, *args, port=None, config=None, workdir=None, env=None, wait=True, cpus=None, cgroup=None):
         """Starts the server; with `wait`, returns once it answers PING. `cpus`: the CPU
-        numbers it may run on (its affinity mask)."""
+        numbers it may run on (its affinity mask); `cgroup`: a cgroup directory to run in."""
         self.port = port or free_port()
         self.dir = workdir or tempfile.mkdtemp(prefix="disque-ops-")
         self.log_path = os.path.join(self.dir, "server.log")
@@ -96,7 +105,7 @@ class Server:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=None if env is None else {**os.environ, **env},
-                                     preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
+                                     preexec_fn=lambda: _confine(cpus, cgroup))
         if not wait:
             return
         try:

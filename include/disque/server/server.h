@@ -32,8 +32,9 @@ inline constexpr std::string_view kDisqueVersion = "1.0-rc1";
 inline constexpr std::chrono::seconds kShutdownDeadline{3};
 
 // The shard threads `threads 0` (the default) means: the CPUs this process may run on
-// (its affinity mask, as taskset or a container's cpuset set it), capped by a cgroup v2
-// CPU quota rounded up. The config keeps 0, so CONFIG REWRITE does not pin the count.
+// (its affinity mask, as taskset or a container's cpuset set it), capped by the smallest
+// CPU quota of its cgroups (v1 or v2, the process's and their ancestors') rounded up, and
+// by 1024. The config keeps 0, so CONFIG REWRITE does not pin the count.
 int UsableCpus();
 
 // The commit the binary was built from (8 hex characters; "00000000" outside git).
