@@ -2,6 +2,7 @@
 #include "disque/engine/job_codec.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <new>
 #include <queue>
@@ -42,13 +43,27 @@ size_t Queue::live_waiters() const {
   return n;
 }
 
-Job* Job::Create(JobArena& arena, std::string_view queue, std::string_view body) {
-  void* mem = arena.Allocate(sizeof(Job) + queue.size() + body.size());
+Job* Job::Create(JobArena& arena, std::string_view queue, std::string_view body, uint32_t delay) {
+  assert(queue.size() <= UINT32_MAX && body.size() <= UINT32_MAX);
+  const bool delay_stored = delay != 0;
+  void* mem = arena.Allocate(AllocationSize(queue.size(), body.size(), delay_stored));
   Job* job = new (mem) Job();
-  job->queue_len = static_cast<uint32_t>(queue.size());
-  job->body_len = static_cast<uint32_t>(body.size());
-  if (!queue.empty()) std::memcpy(job->Data(), queue.data(), queue.size());
-  if (!body.empty()) std::memcpy(job->Data() + queue.size(), body.data(), body.size());
+  char* p = job->Data();
+  if (queue.size() < kLongQueueName) {
+    job->queue_len_ = static_cast<uint16_t>(queue.size());
+  } else {
+    job->queue_len_ = kLongQueueName;
+    const auto len = static_cast<uint32_t>(queue.size());
+    std::memcpy(p, &len, sizeof len);
+    p += sizeof len;
+  }
+  job->body_len_ = static_cast<uint32_t>(body.size());
+  job->delay_stored_ = delay_stored;
+  if (!queue.empty()) std::memcpy(p, queue.data(), queue.size());
+  p += queue.size();
+  if (!body.empty()) std::memcpy(p, body.data(), body.size());
+  p += body.size();
+  if (delay_stored) std::memcpy(p, &delay, sizeof delay);
   return job;
 }
 
@@ -118,11 +133,10 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   const uint16_t slot = QueueSlot(args.queue);
   JobId new_id = ids_.Next(slot, args.ttl, args.retry > 0);
   jobs_.PrefetchHome(new_id.hash());
-  Job* job = Job::Create(arena_, args.queue, args.body);
+  Job* job = Job::Create(arena_, args.queue, args.body, args.delay);
   job->ctime = ctimes_.Next(now);
   // 32-bit unix seconds: a huge TTL wraps, as in Disque (unsigned arithmetic: no overflow).
   job->etime = static_cast<uint32_t>(static_cast<uint64_t>(now / 1000) + static_cast<uint64_t>(args.ttl));
-  job->delay = args.delay;
   job->retry = args.retry;
   job->repl = args.repl;
   job->state = JobState::kActive;
@@ -154,7 +168,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   if (args.external) {
     // Nothing is kept here: one of the copies is told to queue the job.
     std::vector<uint32_t> holders = Others(job->delivered);
-    if (!holders.empty()) Send(JobMsg::kEnqueue, *job, job->delay, {holders[rng_() % holders.size()]});
+    if (!holders.empty()) Send(JobMsg::kEnqueue, *job, job->delay(), {holders[rng_() % holders.size()]});
     UnlinkJob(job);  // never journaled: the copies are elsewhere
     return static_cast<const Job*>(nullptr);
   }

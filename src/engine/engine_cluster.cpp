@@ -104,7 +104,7 @@ JobRecord ToRecord(const Job& job, const NodeRegistry& nodes, uint32_t etime, ui
   r.repl = job.repl;
   r.etime = etime;
   r.ctime = job.ctime;
-  r.delay = job.delay;
+  r.delay = job.delay();
   r.retry = job.retry;
   r.nacks = job.nacks;
   r.additional_deliveries = job.additional_deliveries;
@@ -153,11 +153,10 @@ void Engine::JournalLoad(const Job& job) {
 Job* Engine::Register(const JobRecord& r, uint32_t etime, uint8_t kept_flags) {
   const std::optional<JobId> id = JobId::Parse(r.id);
   if (!id) return nullptr;  // not canonical: no job can have it
-  Job* job = Job::Create(arena_, r.queue, r.body);
+  Job* job = Job::Create(arena_, r.queue, r.body, r.delay);
   job->id = *id;
   job->ctime = r.ctime;
   job->etime = etime;
-  job->delay = r.delay;
   job->retry = r.retry;
   job->repl = r.repl;
   job->nacks = r.nacks;
@@ -179,7 +178,7 @@ void Engine::AddKnownNodes(Job& job, const std::vector<std::string>& nodes) {
 
 void Engine::ScheduleHeldRequeue(Job& job, int64_t now_ms) {
   if (job.retry > 0) {
-    job.qtime_ms = now_ms + (static_cast<int64_t>(job.delay) + job.retry) * 1000 + Jitter();
+    job.qtime_ms = now_ms + (static_cast<int64_t>(job.delay()) + job.retry) * 1000 + Jitter();
     job.flags |= kJobWillQueue;
   } else {
     job.qtime_ms = 0;
@@ -252,12 +251,12 @@ void Engine::ReplicationAchieved(Job& job) {
   if (external) {
     // This node keeps no copy: one confirming node queues it.
     std::vector<uint32_t> holders = extra ? Others(extra->confirmed) : std::vector<uint32_t>{};
-    if (!holders.empty()) Send(JobMsg::kEnqueue, job, job.delay, {holders[rng_() % holders.size()]});
+    if (!holders.empty()) Send(JobMsg::kEnqueue, job, job.delay(), {holders[rng_() % holders.size()]});
     UnlinkJob(&job);  // never journaled: the copies are elsewhere
     return;
   }
   DropExtra(job);
-  if (job.delay == 0) {
+  if (job.delay() == 0) {
     Enqueue(job, false);
   } else {
     Reschedule(job);

@@ -80,7 +80,7 @@ void AppendShow(resp::ReplyWriter& reply, const engine::Engine& engine, const en
   reply.Bulk("ctime");
   reply.Integer(static_cast<int64_t>(job.ctime));
   reply.Bulk("delay");
-  reply.Integer(job.delay);
+  reply.Integer(job.delay());
   reply.Bulk("retry");
   reply.Integer(job.retry);
   reply.Bulk("nacks");

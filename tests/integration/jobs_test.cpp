@@ -1202,6 +1202,75 @@ TEST_P(JobsTest, JscanListsJobsAsStatusRepliesOrShowArrays) {
   EXPECT_EQ(c.Command({"JSCAN", "REPLY", "ids"}).ToString(), "-ERR Invalid REPLY type, try ID or ALL");
 }
 
+// A job header keeps queue names shorter than 65,535 bytes' length in 16 bits and stores
+// longer ones' length in front of the name (job.h): names on both sides of that line,
+// and one of 70,000 bytes through every command that shows a job or a queue.
+TEST_P(JobsTest, QueueNamesLongerThanSixteenBitsOfLengthWork) {
+  RedisClient c(port());
+  std::string queue(70000, '\0');
+  for (size_t i = 0; i < queue.size(); ++i) queue[i] = static_cast<char>('a' + i % 26);
+  queue[1000] = '\0';  // binary-safe as well
+  const std::string id = AddJob(c, queue, "long-name body");
+  const std::string delayed = AddJob(c, queue, "later", {"DELAY", "100", "RETRY", "200"});
+
+  auto show = Show(c, id);
+  EXPECT_EQ(show["queue"].str, queue);
+  EXPECT_EQ(show["body"].str, "long-name body");
+  EXPECT_EQ(show["delay"].ToString(), ":0");
+  show = Show(c, delayed);
+  EXPECT_EQ(show["queue"].str, queue);
+  EXPECT_EQ(show["body"].str, "later");
+  EXPECT_EQ(show["delay"].ToString(), ":100");
+  EXPECT_EQ(show["retry"].ToString(), ":200");
+  EXPECT_EQ(show["state"].str, "active");
+
+  const Reply qstat = c.Command({"QSTAT", queue});
+  ASSERT_EQ(qstat.type, Type::kArray) << qstat.ToString().substr(0, 200);
+  ASSERT_EQ(qstat.elements.size(), 20u);
+  EXPECT_EQ(qstat.elements[0].str, "name");
+  EXPECT_EQ(qstat.elements[1].str, queue);
+  EXPECT_EQ(qstat.elements[3].ToString(), ":1") << "the delayed job is not queued yet";
+  EXPECT_EQ(Qlen(c, queue), 1);
+  EXPECT_EQ(Qlen(c, queue.substr(0, 65535)), 0) << "a prefix is another queue";
+
+  const Reply peek = c.Command({"QPEEK", queue, "10"});
+  ASSERT_EQ(peek.elements.size(), 1u) << peek.ToString().substr(0, 200);
+  EXPECT_EQ(peek.elements[0].elements[0].str, queue);
+  EXPECT_EQ(peek.elements[0].elements[1].str, id);
+  std::set<std::string> scanned;
+  for (const Reply& item : JscanAll(c, {"QUEUE", queue})) scanned.insert(item.str);
+  EXPECT_EQ(scanned, (std::set<std::string>{id, delayed}));
+
+  const Reply got = c.Command({"GETJOB", "NOHANG", "FROM", queue});
+  ASSERT_EQ(got.elements.size(), 1u) << got.ToString().substr(0, 200);
+  ASSERT_EQ(got.elements[0].elements.size(), 3u);
+  EXPECT_EQ(got.elements[0].elements[0].str, queue);
+  EXPECT_EQ(got.elements[0].elements[1].str, id);
+  EXPECT_EQ(got.elements[0].elements[2].str, "long-name body");
+  EXPECT_EQ(c.Command({"NACK", id}).ToString(), ":1");
+  EXPECT_EQ(Show(c, id)["nacks"].ToString(), ":1");
+  const Reply again = c.Command({"GETJOB", "NOHANG", "FROM", queue});
+  ASSERT_EQ(again.elements.size(), 1u) << again.ToString().substr(0, 200);
+  EXPECT_EQ(again.elements[0].elements[0].str, queue);
+  EXPECT_EQ(again.elements[0].elements[2].str, "long-name body");
+  EXPECT_EQ(c.Command({"ACKJOB", id, delayed}).ToString(), ":2");
+
+  // Around the 16-bit line: 65,534 bytes fit the header, 65,535 and more do not.
+  for (size_t len : {size_t{65534}, size_t{65535}, size_t{65536}}) {
+    const std::string name = queue.substr(0, len);
+    const std::string jid = AddJob(c, name, "b" + std::to_string(len), {"DELAY", "50"});
+    auto s = Show(c, jid);
+    EXPECT_EQ(s["queue"].str, name) << len;
+    EXPECT_EQ(s["body"].str, "b" + std::to_string(len)) << len;
+    EXPECT_EQ(s["delay"].ToString(), ":50") << len;
+    EXPECT_EQ(c.Command({"ENQUEUE", jid}).ToString(), ":1") << len;
+    const Reply r = c.Command({"GETJOB", "NOHANG", "FROM", name});
+    ASSERT_EQ(r.elements.size(), 1u) << len;
+    EXPECT_EQ(r.elements[0].elements[0].str, name) << len;
+    EXPECT_EQ(r.elements[0].elements[2].str, "b" + std::to_string(len)) << len;
+  }
+}
+
 // ---------------------------------------------------------------------------------
 // WORKING (PROTOCOL.md 3.5)
 

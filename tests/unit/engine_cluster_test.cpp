@@ -41,6 +41,29 @@ TEST(EngineClusterTest, SynchronousReplicationReachesEveryCopyThenQueuesAtTheOri
   }
 }
 
+// REPLJOB carries the job's record (PROTOCOL.md 8.5): a queue name longer than the job
+// header's 16-bit length and a delay (both kept outside the header, job.h) reach every copy.
+TEST(EngineClusterTest, ReplicasKeepALongQueueNameAndTheDelay) {
+  SimCluster c(3);
+  std::string name(70000, 'r');
+  name.back() = '$';
+  AddJobArgs args = Args(3);
+  args.queue = name;
+  args.delay = 4;
+  auto waiter = std::make_shared<TestReplWaiter>();
+  const std::string id = AddSync(c, 0, args, waiter);
+  c.Deliver();
+  EXPECT_EQ(waiter->replicated, id);
+  ASSERT_EQ(c.Holders(id), 3);
+  for (int i = 0; i < c.size(); ++i) {
+    const Job* job = c[i].Find(id);
+    ASSERT_NE(job, nullptr) << i;
+    EXPECT_EQ(job->queue(), name) << i;
+    EXPECT_EQ(job->body(), "body") << i;
+    EXPECT_EQ(job->delay(), 4u) << i;
+  }
+}
+
 TEST(EngineClusterTest, AsyncReplicationQueuesAtOnceAndSendsNoReplyCopies) {
   SimCluster c(4);
   AddJobArgs args = Args(3);

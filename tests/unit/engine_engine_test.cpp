@@ -186,7 +186,7 @@ TEST_F(EngineTest, AddJobSetsTheFields) {
   EXPECT_EQ(job->queue(), std::string_view("bin\0q", 5));
   EXPECT_EQ(job->body(), std::string_view("pay\0load", 8));
   EXPECT_EQ(job->retry, 7u);
-  EXPECT_EQ(job->delay, 3u);
+  EXPECT_EQ(job->delay(), 3u);
   EXPECT_EQ(job->repl, 1);
   EXPECT_EQ(job->etime, static_cast<uint32_t>(kT0 / 1000 + 100));
   EXPECT_EQ(job->ctime, static_cast<uint64_t>(kT0) * 1000000);
@@ -195,7 +195,8 @@ TEST_F(EngineTest, AddJobSetsTheFields) {
   EXPECT_EQ(engine_.Find(job->id), job);
   EXPECT_EQ(engine_.Find(job->id.ToString()), job);
   EXPECT_EQ(engine_.job_bytes(), job->allocation_size());
-  EXPECT_EQ(job->allocation_size(), sizeof(Job) + 5 + 8);
+  EXPECT_EQ(job->allocation_size(), sizeof(Job) + 5 + 8 + 4)
+      << "a delay that is not 0 takes 4 bytes";
 
   o.retry = 0;
   const Job* amo = *TryAdd("q", o);
@@ -921,6 +922,79 @@ TEST_F(EngineTest, TimerRequeuedJobGoesBeforeNewerJobs) {
   RunAt(QTime(old));
   ASSERT_EQ(StateOf(old), JobState::kQueued);
   EXPECT_EQ(FetchIds("q", 3), (std::vector<std::string>{old, n1, n2}));
+}
+
+// ------------------------------------------------------------------ the job allocation
+
+// The headline of the 80-byte header: a 100-byte job on a 2-byte queue takes a 184-byte
+// chunk (192 with the 88-byte header).
+TEST(JobLayoutTest, AHundredByteJobOnATwoByteQueueTakesA184ByteChunk) {
+  EXPECT_EQ(sizeof(Job), 80u);
+  EXPECT_EQ(Job::AllocationSize(2, 100, false), 182u);
+  EXPECT_EQ(JobArena::ClassSize(JobArena::ClassOf(Job::AllocationSize(2, 100, false))), 184u);
+  JobArena arena;
+  Job* job = Job::Create(arena, "q0", std::string(100, 'x'));
+  EXPECT_EQ(job->allocation_size(), 182u);
+  EXPECT_EQ(arena.live_bytes(), 184u);
+  Job::Destroy(arena, job);
+  EXPECT_EQ(arena.live_bytes(), 0u);
+}
+
+// Names below 65,535 bytes keep their length in the header's 16 bits; longer ones (Disque
+// takes any bulk string) have it stored in front of the name. The delay, when not 0, is
+// stored after the body. Every combination reads back, and frees what it allocated.
+TEST(JobLayoutTest, LongQueueNamesAndTheDelayAreStoredOutOfTheHeader) {
+  const std::string big(70000, 'n');
+  const std::string body = std::string("bo\0dy", 5);
+  const size_t lengths[] = {0, 1, 65534, 65535, 65536, 70000};
+  for (size_t len : lengths) {
+    std::string name = big.substr(0, len);
+    if (len > 0) name[len - 1] = 'z';  // the end of the name is not the start of the body
+    for (uint32_t delay : {0u, 7u, UINT32_MAX}) {
+      SCOPED_TRACE("name " + std::to_string(len) + " bytes, delay " + std::to_string(delay));
+      JobArena arena;
+      Job* job = Job::Create(arena, name, body, delay);
+      EXPECT_EQ(job->queue(), name);
+      EXPECT_EQ(job->body(), body);
+      EXPECT_EQ(job->delay(), delay);
+      const size_t expected =
+          sizeof(Job) + len + (len >= 65535 ? 4 : 0) + body.size() + (delay != 0 ? 4 : 0);
+      EXPECT_EQ(job->allocation_size(), expected);
+      EXPECT_EQ(Job::AllocationSize(len, body.size(), delay != 0), expected);
+      // The fields written after Create do not disturb the data area.
+      job->retry = UINT32_MAX;
+      job->gc_retry = 10;
+      job->flags = 0xff;
+      job->state = JobState::kAcked;
+      EXPECT_EQ(job->queue(), name);
+      EXPECT_EQ(job->body(), body);
+      EXPECT_EQ(job->delay(), delay);
+      Job::Destroy(arena, job);
+      EXPECT_EQ(arena.live_bytes(), 0u);
+    }
+  }
+}
+
+TEST_F(EngineTest, AddJobOnASeventyThousandByteQueueName) {
+  std::string name(70000, 'q');
+  name[69999] = '!';
+  Opts o;
+  o.delay = 2;
+  o.body = "payload";
+  const Job* delayed = *TryAdd(name, o);
+  EXPECT_EQ(delayed->queue(), name);
+  EXPECT_EQ(delayed->body(), "payload");
+  EXPECT_EQ(delayed->delay(), 2u);
+  EXPECT_EQ(delayed->allocation_size(), sizeof(Job) + 4 + 70000 + 7 + 4);
+  const std::string now = Add(name, 10, 0);
+  EXPECT_EQ(Len(name), 1u);
+  EXPECT_EQ(FetchIds(name, 5), std::vector<std::string>{now});
+  const std::string later = delayed->id.ToString();
+  clock_.Advance(2000);
+  engine_.ProcessTimers();
+  EXPECT_EQ(StateOf(later), JobState::kQueued);
+  EXPECT_EQ(FetchIds(name, 5), std::vector<std::string>{later});
+  EXPECT_EQ(engine_.job_bytes(), JobOf(now).allocation_size() + JobOf(later).allocation_size());
 }
 
 TEST_F(EngineTest, QueueOrderBreaksCtimeTiesByIdBytes) {

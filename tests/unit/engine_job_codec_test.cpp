@@ -99,6 +99,15 @@ TEST(JobCodecRoundTrip, LargeBinaryBody) {
   ExpectRoundTrip(job);
 }
 
+TEST(JobCodecRoundTrip, QueueNameLongerThanSixteenBitsOfLength) {
+  JobRecord job = Sample();
+  job.queue.assign(70000, 'q');
+  job.queue[65535] = '\0';
+  const std::string bytes = Encode(job);
+  EXPECT_EQ(ReadLe32(bytes, kQlenOffset), 70000u) << "qlen is 32 bits on the wire";
+  ExpectRoundTrip(job);
+}
+
 TEST(JobCodecRoundTrip, ZeroOneAndManyNodes) {
   JobRecord job = Sample();
   for (size_t count : {0, 1, 2, 200}) {
