@@ -69,11 +69,8 @@ cmake --build "$build_dir" -j "$jobs"
 echo "build.sh: installing into $staging_dir"
 DESTDIR=$staging_dir cmake --install "$build_dir" --prefix /usr
 
-if [ -x "$staging_dir/usr/bin/disque-server" ]; then
-  echo "build.sh: done: $staging_dir/usr/bin/disque-server"
-else
-  # Until CMakeLists.txt has install rules, `cmake --install` installs nothing; the build
-  # itself succeeded, so this is not an error here (whoever uses the staging tree checks it).
-  echo "build.sh: warning: nothing installed $staging_dir/usr/bin/disque-server" \
-       "(does CMakeLists.txt have install rules?)" >&2
+if [ ! -x "$staging_dir/usr/bin/disque-server" ]; then
+  echo "build.sh: error: cmake --install did not install $staging_dir/usr/bin/disque-server" >&2
+  exit 1
 fi
+echo "build.sh: done: $staging_dir/usr/bin/disque-server"

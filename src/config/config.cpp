@@ -685,7 +685,7 @@ Options::Options() {
       {"maxclients", "<n>", "maximum connected clients", ""},
       {"maxmemory", "<bytes>", "memory limit (units: kb, mb, gb...); above 75 % ADDJOB replicates elsewhere", ""},
       {"maxmemory-policy", "acks|noeviction", "above 95 % of maxmemory: evict acked jobs, or nothing", ""},
-      {"maxmemory-samples", "<n>", "samples per eviction decision", ""},
+      {"maxmemory-samples", "<n>", "accepted for compatibility", ""},
       {"appendonly", "yes|no", "log every change to the append-only file (AOF)", ""},
       {"appendfilename", "<name>", "AOF file name, in dir", ""},
       {"appendfsync", "always|everysec|no", "when the AOF is fsynced", ""},

@@ -121,7 +121,7 @@ class SupervisorNotifyTest(opslib.OpsTest):
         else:
             address = os.path.join(self.tmp, "notify.sock")
             sock.bind(address)
-        sock.settimeout(20)
+        sock.settimeout(120)  # the AOF load under the sanitizers
         return sock, address
 
     def check_ready_then_stopping(self, abstract):

@@ -32,12 +32,11 @@ def read_source(*parts):
 
 
 def free_port(count=1):
-    """`count` consecutive free ports whose bus ports (port + 10000) are free too.
-
-    Below Linux's ephemeral range (32768+ for the bus ports is unavoidable at 20000+; a
-    retry covers the rare collision)."""
+    """`count` consecutive free ports whose bus ports (port + 10000) are free too, both
+    below Linux's ephemeral range (32768 and up), where the kernel does not hand out
+    ports to outgoing connections that could take one between this check and the bind."""
     for _ in range(500):
-        base = random.randint(20000, 30000 - count)
+        base = random.randint(20000, 32767 - 10000 - count)
         sockets = []
         try:
             for port in range(base, base + count):

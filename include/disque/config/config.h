@@ -82,7 +82,7 @@ struct Config {
   int64_t client_obuf_soft = 0;
   int64_t client_obuf_soft_seconds = 0;
   int64_t watchdog_period = 0;
-  int64_t threads = 0;            // shard threads; 0 = number of cores (ours, not Disque's)
+  int64_t threads = 0;            // shard threads; 0 = one per usable CPU (server::UsableCpus) (ours, not Disque's)
 
   std::vector<RenameCommand> renames;  // in file order
 };
