@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -116,7 +115,8 @@ std::string CheckPassword(const std::string& value) {
 
 std::string CheckNumericIp(const std::string& value) {
   unsigned char buf[sizeof(in6_addr)];
-  if (value.empty() || inet_pton(AF_INET, value.c_str(), buf) == 1 || inet_pton(AF_INET6, value.c_str(), buf) == 1) {
+  if (value.empty() || inet_pton(AF_INET, value.c_str(), buf) == 1 ||
+      inet_pton(AF_INET6, value.c_str(), buf) == 1) {
     return "";
   }
   return "Invalid IP address (a numeric IPv4 or IPv6 address is needed)";
@@ -167,12 +167,12 @@ struct Options::Option {
   using UndoFn = std::function<void(const Config& old_cfg)>;
 
   std::string name;
-  std::string_view usage;  // --help: the arguments, e.g. "<port>" or "yes|no"
-  std::string_view help;   // --help: one line
+  std::string_view usage;         // --help: the arguments, e.g. "<port>" or "yes|no"
+  std::string_view help;          // --help: one line
   std::string_view default_text;  // --help: shown instead of the default value, if set
-  size_t min_args = 1;  // words after the name in the file
+  size_t min_args = 1;            // words after the name in the file
   size_t max_args = 1;
-  int get_pos = 0;              // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
+  int get_pos = 0;  // 1-based position in CONFIG GET order; 0: CONFIG GET ignores it
   // Ours, beyond Disque: CONFIG GET answers it when asked by its exact name only, so
   // that every pattern (`*` above all) lists Disque's parameters and nothing more.
   bool get_by_name = false;
@@ -193,6 +193,16 @@ struct Options::Option {
 
   Option Get(int pos) && {
     get_pos = pos;
+    return std::move(*this);
+  }
+  // What --help says (and so what the man page and the sample config are checked
+  // against, tests/ops): the arguments, one line, and the default when its value would
+  // not read well ("every interface").
+  Option Help(std::string_view arg_usage, std::string_view text,
+              std::string_view shown_default = {}) && {
+    usage = arg_usage;
+    help = text;
+    default_text = shown_default;
     return std::move(*this);
   }
   Option GetByName() && {
@@ -539,188 +549,221 @@ Options::Options() {
       {"always", AppendFsync::kAlways},
       {"no", AppendFsync::kNo}};
 
-  // In CONFIG REWRITE order; Get(n) and Rewrite(n) are the positions of PROTOCOL.md 9.3.
-  // Defaults are those of Config.
+  // In CONFIG REWRITE order; Get(n) and Rewrite(n) are the positions of PROTOCOL.md 9.3,
+  // Help() what --help prints. Defaults are those of Config; --help prints each one as
+  // the config file would (Options::Directives).
   options_ = {
-      O::Bool("daemonize", &Config::daemonize).Get(22).Rewrite(1),
-      O::String("pidfile", &Config::pidfile).Get(4).Rewrite(2),
-      O::Int("port", &Config::port, {0, 65535, "Invalid port"}).Get(13).Rewrite(3),
+      O::Bool("daemonize", &Config::daemonize)
+          .Get(22)
+          .Rewrite(1)
+          .Help("yes|no", "run in the background (writes pidfile)"),
+      O::String("pidfile", &Config::pidfile)
+          .Get(4)
+          .Rewrite(2)
+          .Help("<path>", "where a daemonized server writes its PID"),
+      O::Int("port", &Config::port, {0, 65535, "Invalid port"})
+          .Get(13)
+          .Rewrite(3)
+          .Help("<port>", "TCP port for clients, 0: none; the cluster bus uses port + 10000"),
       O::Int("tcp-backlog", &Config::tcp_backlog, {0, kMax, "Invalid backlog value"})
           .Get(14)
-          .Rewrite(4),
-      O::Bind().Get(35).Rewrite(5),
+          .Rewrite(4)
+          .Help("<n>", "listen(2) backlog"),
+      O::Bind().Get(35).Rewrite(5).Help(
+          "<addr>...", "addresses to listen on (a later bind line replaces the list)",
+          "every interface"),
       O::String("unixsocket", &Config::unixsocket, nullptr, /*remove_when_empty=*/true)
           .Get(2)
-          .Rewrite(6),
+          .Rewrite(6)
+          .Help("<path>", "also listen on this Unix socket", "none"),
       O::OctalInt("unixsocketperm", &Config::unixsocketperm,
                   {0, 0777, "Invalid socket file permissions"})
           .Get(34)
-          .Rewrite(7),
+          .Rewrite(7)
+          .Help("<octal>", "permissions of the Unix socket"),
       O::Int("timeout", &Config::timeout, {0, kMax, "Invalid timeout value"})
           .SetInt(0)
           .Get(7)
-          .Rewrite(8),
-      O::TcpKeepalive().Get(20).Rewrite(9),
+          .Rewrite(8)
+          .Help("<seconds>", "close clients idle this long, 0: never"),
+      O::TcpKeepalive().Get(20).Rewrite(9).Help("<seconds>", "TCP keepalive interval, 0: off"),
       O::Enum("loglevel", &Config::loglevel, log_levels,
               "Invalid log level. Must be one of debug, verbose, notice, warning")
           .Settable()
           .Get(28)
-          .Rewrite(10),
-      O::String("logfile", &Config::logfile, CheckLogfile).Get(3).Rewrite(11),
-      O::Bool("syslog-enabled", &Config::syslog_enabled).Rewrite(12),
-      O::String("syslog-ident", &Config::syslog_ident).Rewrite(13),
+          .Rewrite(10)
+          .Help("debug|verbose|notice|warning", "log verbosity"),
+      O::String("logfile", &Config::logfile, CheckLogfile)
+          .Get(3)
+          .Rewrite(11)
+          .Help("<path>", "log file, \"\": standard output", "standard output"),
+      O::Bool("syslog-enabled", &Config::syslog_enabled)
+          .Rewrite(12)
+          .Help("yes|no", "also log to syslog"),
+      O::String("syslog-ident", &Config::syslog_ident)
+          .Rewrite(13)
+          .Help("<name>", "syslog identity"),
       O::Enum("syslog-facility", &Config::syslog_facility, facilities,
               "Invalid log facility. Must be one of USER or between LOCAL0-LOCAL7")
           .Get(30)
-          .Rewrite(14),
-      O::Dir().Get(32).Rewrite(15),
+          .Rewrite(14)
+          .Help("user|local0..local7", "syslog facility"),
+      O::Dir().Get(32).Rewrite(15).Help(
+          "<path>", "working directory: the AOF and nodes.conf live here (chdir when read)",
+          "the working directory"),
       O::String("requirepass", &Config::requirepass, CheckPassword, /*remove_when_empty=*/true)
           .Settable()
           .Get(1)
-          .Rewrite(16),
+          .Rewrite(16)
+          .Help("<password>", "clients must AUTH with this password", "none"),
       // The apply hook checks the OS limit on CONFIG SET.
       O::Int("maxclients", &Config::maxclients, {1, kMax, "Invalid max clients limit"})
           .SetInt(1)
           .Get(16)
-          .Rewrite(17),
+          .Rewrite(17)
+          .Help("<n>", "maximum connected clients"),
       // QUIRK: CONFIG SET allows 0, the file does not (PROTOCOL.md 5).
       O::Memory("maxmemory", &Config::maxmemory,
                 {1, kMax, "You need to specify a memory limit greater than zero"})
           .SetMemory(0)
           .Get(5)
-          .Rewrite(18),
+          .Rewrite(18)
+          .Help("<bytes>",
+                "memory limit (units: kb, mb, gb...); above 75 % ADDJOB replicates elsewhere"),
       O::Enum("maxmemory-policy", &Config::maxmemory_policy, policies, "Invalid maxmemory policy")
           .Settable()
           .Get(27)
-          .Rewrite(19),
+          .Rewrite(19)
+          .Help("acks|noeviction", "above 95 % of maxmemory: evict acked jobs, or nothing"),
       O::Int("maxmemory-samples", &Config::maxmemory_samples,
              {1, kMax, "maxmemory-samples must be 1 or greater"})
           .SetInt(1)
           .Get(6)
-          .Rewrite(20),
+          .Rewrite(20)
+          .Help("<n>", "accepted for compatibility"),
       // The apply hook starts or stops the AOF on CONFIG SET.
-      O::Bool("appendonly", &Config::appendonly).Settable().Get(31).Rewrite(21),
-      O::String("appendfilename", &Config::appendfilename, CheckBaseName).Rewrite(22),
+      O::Bool("appendonly", &Config::appendonly)
+          .Settable()
+          .Get(31)
+          .Rewrite(21)
+          .Help("yes|no", "log every change to the append-only file (AOF)"),
+      O::String("appendfilename", &Config::appendfilename, CheckBaseName)
+          .Rewrite(22)
+          .Help("<name>", "AOF file name, in dir"),
       O::Enum("appendfsync", &Config::appendfsync, fsyncs,
               "argument must be 'no', 'always' or 'everysec'")
           .Settable()
           .Get(29)
-          .Rewrite(23),
-      O::Bool("no-appendfsync-on-rewrite", &Config::no_appendfsync_on_rewrite).Get(21).Rewrite(24),
+          .Rewrite(23)
+          .Help("always|everysec|no", "when the AOF is fsynced"),
+      O::Bool("no-appendfsync-on-rewrite", &Config::no_appendfsync_on_rewrite)
+          .Get(21)
+          .Rewrite(24)
+          .Help("yes|no", "skip fsync while an AOF rewrite runs"),
       O::Int("auto-aof-rewrite-percentage", &Config::auto_aof_rewrite_percentage,
              {0, kMax, "Invalid negative percentage for AOF auto rewrite"})
           .SetInt(0)
           .Get(8)
-          .Rewrite(25),
+          .Rewrite(25)
+          .Help("<percent>", "rewrite the AOF when it grew this much, 0: never"),
       // Units in the file, a plain integer in CONFIG SET.
       O::Memory("auto-aof-rewrite-min-size", &Config::auto_aof_rewrite_min_size)
           .SetInt(0)
           .Get(9)
-          .Rewrite(26),
-      O::String("cluster-config-file", &Config::cluster_config_file).Rewrite(27),
+          .Rewrite(26)
+          .Help("<bytes>", "but not below this size"),
+      O::String("cluster-config-file", &Config::cluster_config_file)
+          .Rewrite(27)
+          .Help("<name>", "where the node saves its cluster state, in dir"),
       O::Int("cluster-node-timeout", &Config::cluster_node_timeout,
              {1, kMax, "cluster node timeout must be 1 or greater"})
           .SetInt(0)
           .Get(19)
-          .Rewrite(28),
+          .Rewrite(28)
+          .Help("<ms>", "a node silent this long is considered failing"),
       // Negative disables it, from the file only.
       O::Int("slowlog-log-slower-than", &Config::slowlog_log_slower_than)
           .SetInt(0)
           .Get(10)
-          .Rewrite(29),
+          .Rewrite(29)
+          .Help("<us>", "log commands slower than this, negative: never"),
       O::Int("latency-monitor-threshold", &Config::latency_monitor_threshold,
              {0, kMax, "The latency threshold can't be negative"})
           .SetInt(0)
           .Get(11)
-          .Rewrite(30),
-      O::Int("slowlog-max-len", &Config::slowlog_max_len).SetInt(0).Get(12).Rewrite(31),
-      O::Bool("activerehashing", &Config::activerehashing).Settable().Get(23).Rewrite(32),
-      O::ClientOutputBufferLimit().Get(33).Rewrite(33),
+          .Rewrite(30)
+          .Help("<ms>", "latency monitor threshold, 0: off (accepted, not used)"),
+      O::Int("slowlog-max-len", &Config::slowlog_max_len)
+          .SetInt(0)
+          .Get(12)
+          .Rewrite(31)
+          .Help("<n>", "slow log entries kept"),
+      O::Bool("activerehashing", &Config::activerehashing)
+          .Settable()
+          .Get(23)
+          .Rewrite(32)
+          .Help("yes|no", "accepted for compatibility"),
+      O::ClientOutputBufferLimit().Get(33).Rewrite(33).Help(
+          "normal <hard> <soft> <seconds>",
+          "close clients whose pending replies pass hard, or soft for seconds; 0: no limit"),
       // A hint: clamped to 1..500, never refused (CONFIG SET refuses negatives first).
-      O::Int("hz", &Config::hz).SetInt(0).Clamp(1, 500).Get(18).Rewrite(34),
+      O::Int("hz", &Config::hz)
+          .SetInt(0)
+          .Clamp(1, 500)
+          .Get(18)
+          .Rewrite(34)
+          .Help("<1-500>", "background task frequency"),
       O::Bool("aof-rewrite-incremental-fsync", &Config::aof_rewrite_incremental_fsync)
           .Settable()
           .Get(24)
-          .Rewrite(35),
-      O::Bool("aof-load-truncated", &Config::aof_load_truncated).Settable().Get(25).Rewrite(36),
+          .Rewrite(35)
+          .Help("yes|no", "fsync the rewritten AOF as it is written"),
+      O::Bool("aof-load-truncated", &Config::aof_load_truncated)
+          .Settable()
+          .Get(25)
+          .Rewrite(36)
+          .Help("yes|no", "load an AOF with a torn last record (and truncate it)"),
       O::Bool("aof-enqueue-jobs-once", &Config::aof_enqueue_jobs_once)
           .Settable()
           .Get(26)
-          .Rewrite(37),
-      // Ours: shard threads, 0 = one per usable CPU (server::UsableCpus). File and command line only.
-      O::Int("threads", &Config::threads, {0, 1024, "Invalid number of threads"}).Rewrite(38),
+          .Rewrite(37)
+          .Help("yes|no",
+                "load the AOF once, putting its queued jobs back in their queues (then off)"),
+      // Ours: shard threads, 0 = one per usable CPU (server::UsableCpus). File and command line
+      // only.
+      O::Int("threads", &Config::threads, {0, 1024, "Invalid number of threads"})
+          .Rewrite(38)
+          .Help("<n>", "shard threads; 0: one per CPU the process may use (ours)"),
       // Ours: the cluster's advertised address and bus port. File and command line only.
-      O::String("cluster-announce-ip", &Config::cluster_announce_ip, CheckNumericIp, /*remove_when_empty=*/true)
-          .Rewrite(39),
-      O::Int("cluster-announce-port", &Config::cluster_announce_port, {0, 65535, "Invalid port"}).Rewrite(40),
-      O::Int("cluster-announce-bus-port", &Config::cluster_announce_bus_port, {0, 65535, "Invalid port"}).Rewrite(41),
-      O::Int("cluster-port", &Config::cluster_port, {0, 65535, "Invalid port"}).Rewrite(42),
+      O::String("cluster-announce-ip", &Config::cluster_announce_ip, CheckNumericIp,
+                /*remove_when_empty=*/true)
+          .Rewrite(39)
+          .Help("<ip>", "address this node advertises to its peers (ours)",
+                "the address peers see"),
+      O::Int("cluster-announce-port", &Config::cluster_announce_port, {0, 65535, "Invalid port"})
+          .Rewrite(40)
+          .Help("<port>", "client port advertised to peers, 0: port (ours)"),
+      O::Int("cluster-announce-bus-port", &Config::cluster_announce_bus_port,
+             {0, 65535, "Invalid port"})
+          .Rewrite(41)
+          .Help("<port>", "bus port advertised to peers, 0: the bus port (ours)"),
+      O::Int("cluster-port", &Config::cluster_port, {0, 65535, "Invalid port"})
+          .Rewrite(42)
+          .Help("<port>", "port the cluster bus listens on, 0: port + 10000 (ours)"),
       // Not rewritten, as in Disque.
-      O::Int("databases", &Config::databases, {1, kMax, "Invalid number of databases"}).Get(15),
+      O::Int("databases", &Config::databases, {1, kMax, "Invalid number of databases"})
+          .Get(15)
+          .Help("<n>", "accepted for compatibility"),
       O::Int("watchdog-period", &Config::watchdog_period).NotInFile().SetInt(0).Get(17),
       // Ours: rewritten after Disque's parameters; CONFIG GET by exact name only.
-      O::Bool("protected-mode", &Config::protected_mode).Settable().GetByName().Rewrite(43),
+      O::Bool("protected-mode", &Config::protected_mode)
+          .Settable()
+          .GetByName()
+          .Rewrite(43)
+          .Help("yes|no",
+                "with no requirepass, listening on every interface: only loopback and Unix-socket "
+                "clients (ours)"),
   };
-
-  // What --help (and so the man page and the sample config, which tests compare with
-  // it) says about each directive: {name, arguments, one line, default if not the value}.
-  const std::vector<std::array<std::string_view, 4>> help = {
-      {"daemonize", "yes|no", "run in the background (writes pidfile)", ""},
-      {"pidfile", "<path>", "where a daemonized server writes its PID", ""},
-      {"port", "<port>", "TCP port for clients, 0: none; the cluster bus uses port + 10000", ""},
-      {"tcp-backlog", "<n>", "listen(2) backlog", ""},
-      {"bind", "<addr>...", "addresses to listen on (a later bind line replaces the list)", "every interface"},
-      {"unixsocket", "<path>", "also listen on this Unix socket", "none"},
-      {"unixsocketperm", "<octal>", "permissions of the Unix socket", ""},
-      {"timeout", "<seconds>", "close clients idle this long, 0: never", ""},
-      {"tcp-keepalive", "<seconds>", "TCP keepalive interval, 0: off", ""},
-      {"loglevel", "debug|verbose|notice|warning", "log verbosity", ""},
-      {"logfile", "<path>", "log file, \"\": standard output", "standard output"},
-      {"syslog-enabled", "yes|no", "also log to syslog", ""},
-      {"syslog-ident", "<name>", "syslog identity", ""},
-      {"syslog-facility", "user|local0..local7", "syslog facility", ""},
-      {"dir", "<path>", "working directory: the AOF and nodes.conf live here (chdir when read)",
-       "the working directory"},
-      {"requirepass", "<password>", "clients must AUTH with this password", "none"},
-      {"maxclients", "<n>", "maximum connected clients", ""},
-      {"maxmemory", "<bytes>", "memory limit (units: kb, mb, gb...); above 75 % ADDJOB replicates elsewhere", ""},
-      {"maxmemory-policy", "acks|noeviction", "above 95 % of maxmemory: evict acked jobs, or nothing", ""},
-      {"maxmemory-samples", "<n>", "accepted for compatibility", ""},
-      {"appendonly", "yes|no", "log every change to the append-only file (AOF)", ""},
-      {"appendfilename", "<name>", "AOF file name, in dir", ""},
-      {"appendfsync", "always|everysec|no", "when the AOF is fsynced", ""},
-      {"no-appendfsync-on-rewrite", "yes|no", "skip fsync while an AOF rewrite runs", ""},
-      {"auto-aof-rewrite-percentage", "<percent>", "rewrite the AOF when it grew this much, 0: never", ""},
-      {"auto-aof-rewrite-min-size", "<bytes>", "but not below this size", ""},
-      {"cluster-config-file", "<name>", "where the node saves its cluster state, in dir", ""},
-      {"cluster-node-timeout", "<ms>", "a node silent this long is considered failing", ""},
-      {"slowlog-log-slower-than", "<us>", "log commands slower than this, negative: never", ""},
-      {"latency-monitor-threshold", "<ms>", "latency monitor threshold, 0: off (accepted, not used)", ""},
-      {"slowlog-max-len", "<n>", "slow log entries kept", ""},
-      {"activerehashing", "yes|no", "accepted for compatibility", ""},
-      {"client-output-buffer-limit", "normal <hard> <soft> <seconds>",
-       "close clients whose pending replies pass hard, or soft for seconds; 0: no limit", ""},
-      {"hz", "<1-500>", "background task frequency", ""},
-      {"aof-rewrite-incremental-fsync", "yes|no", "fsync the rewritten AOF as it is written", ""},
-      {"aof-load-truncated", "yes|no", "load an AOF with a torn last record (and truncate it)", ""},
-      {"aof-enqueue-jobs-once", "yes|no", "load the AOF once, putting its queued jobs back in their queues (then off)",
-       ""},
-      {"threads", "<n>", "shard threads; 0: one per CPU the process may use (ours)", ""},
-      {"cluster-announce-ip", "<ip>", "address this node advertises to its peers (ours)", "the address peers see"},
-      {"cluster-announce-port", "<port>", "client port advertised to peers, 0: port (ours)", ""},
-      {"cluster-announce-bus-port", "<port>", "bus port advertised to peers, 0: the bus port (ours)", ""},
-      {"cluster-port", "<port>", "port the cluster bus listens on, 0: port + 10000 (ours)", ""},
-      {"databases", "<n>", "accepted for compatibility", ""},
-      {"protected-mode", "yes|no",
-       "with no requirepass, listening on every interface: only loopback and Unix-socket clients (ours)", ""},
-  };
-  for (const auto& [name, usage, text, default_text] : help) {
-    auto it = std::find_if(options_.begin(), options_.end(), [name](const Option& o) { return o.name == name; });
-    assert(it != options_.end());
-    it->usage = usage;
-    it->help = text;
-    it->default_text = default_text;
-  }
 
   for (size_t i = 0; i < options_.size(); ++i) {
     if (options_[i].get_pos > 0) get_order_.push_back(i);
@@ -761,7 +804,8 @@ std::vector<Options::Directive> Options::Directives() const {
     directives.push_back({o.name, std::string(o.usage), std::string(o.help), std::move(value)});
   }
   directives.push_back({"include", "<path>", "read another config file here", ""});
-  directives.push_back({"rename-command", "<command> <new-name|\"\">", "rename or (\"\") remove a command", ""});
+  directives.push_back(
+      {"rename-command", "<command> <new-name|\"\">", "rename or (\"\") remove a command", ""});
   return directives;
 }
 
