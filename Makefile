@@ -23,6 +23,7 @@ FUZZ_SECONDS ?= 60
 CHAOS_SECONDS ?= 300
 SOAK_SECONDS ?= 600
 PREFIX ?= /usr/local
+INSTALL_FROM ?= build
 CLUSTER_PORTS ?= 7712 7713 7714
 CLUSTER_DIR ?= build/cluster
 # The binary `make cluster` starts; set it to skip the build (the tests do).
@@ -83,11 +84,11 @@ chaos: build
 soak: build
 	/usr/bin/python3 tests/soak/soak.py --server build/disque-server --seconds $(SOAK_SECONDS)
 
-# Installs what `make` built; it does not build, so that `sudo make install` leaves no
-# root-owned files in the build tree but install_manifest.txt.
+# Installs what `make` built (from INSTALL_FROM, the build tree); it does not build, so
+# that `sudo make install` leaves no root-owned files in it but install_manifest.txt.
 install:
-	@test -x build/disque-server || { echo "error: build first with 'make' (then 'sudo make install')" >&2; exit 1; }
-	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+	@test -x "$(INSTALL_FROM)/disque-server" || { echo "error: build first with 'make' (then 'sudo make install')" >&2; exit 1; }
+	DESTDIR="$(DESTDIR)" cmake --install "$(INSTALL_FROM)" --prefix "$(PREFIX)"
 
 # Each node is a daemon with its pidfile, log, AOF and nodes.conf in CLUSTER_DIR/<port>;
 # docker/cluster-join.sh waits for them and sends the CLUSTER MEETs (compose uses it too).

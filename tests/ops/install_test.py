@@ -1,8 +1,8 @@
 """`make install`: the files it lays out, where, and the systemd unit they make up.
 
-`make install` is `cmake --install build --prefix $(PREFIX)` with DESTDIR passed through
-(Makefile); these tests run that cmake command on the tree under test, which only copies,
-and check the Makefile's recipe with `make -n`.
+`make install` is `cmake --install $(INSTALL_FROM) --prefix $(PREFIX)` with DESTDIR passed
+through (Makefile); these tests run it, and that cmake command, on the build tree under
+test (it only copies files).
 """
 
 import os
@@ -100,12 +100,26 @@ class InstallTest(opslib.OpsTest):
         self.assertIsNotNone(match, security.stdout + security.stderr)
         self.assertLessEqual(float(match.group(1)), 2.5, security.stdout)
 
-    def test_make_install_runs_cmake_install_with_prefix_and_destdir(self):
+    def test_make_install_with_destdir(self):
+        # The Makefile's target itself, from the build tree under test (INSTALL_FROM).
         env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-        result = subprocess.run(["make", "-n", "install", "PREFIX=/opt/dq", "DESTDIR=/tmp/stage"],
+        stage = os.path.join(self.tmp, "stage")
+        result = subprocess.run(["make", "--no-print-directory", "install", f"INSTALL_FROM={opslib.BUILD_DIR}",
+                                 "PREFIX=/opt/dq", f"DESTDIR={stage}"],
+                                cwd=opslib.SOURCE_DIR, env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        for path in ("opt/dq/bin/disque-server", "opt/dq/share/man/man1/disque-server.1", "opt/dq/etc/disque/disque.conf",
+                     "opt/dq/lib/systemd/system/disque-server.service"):
+            self.assertTrue(os.path.isfile(os.path.join(stage, path)), path)
+
+    def test_make_install_refuses_an_unbuilt_tree(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        result = subprocess.run(["make", "--no-print-directory", "install", f"INSTALL_FROM={self.tmp}",
+                                 f"DESTDIR={self.tmp}/stage"],
                                 cwd=opslib.SOURCE_DIR, env=env, capture_output=True, text=True, timeout=60)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn('DESTDIR="/tmp/stage" cmake --install build --prefix "/opt/dq"', result.stdout)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("build first", result.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "stage")))
 
 
 class SupervisorNotifyTest(opslib.OpsTest):
