@@ -29,30 +29,40 @@ namespace disque::server {
 
 namespace {
 
-// ceil(quota / period) of a CPU quota, or 0 for none.
-int QuotaCpus(long long quota, long long period) {
+// The CPU quota set on one cgroup directory, in CPUs rounded up; 0 if none. v2: cpu.max
+// "<quota> <period>" (or "max <period>"); v1: cpu.cfs_quota_us (-1 for none) and
+// cpu.cfs_period_us.
+int QuotaCpusAt(const std::filesystem::path& dir, bool v2) {
+  long long quota = 0;
+  long long period = 0;
+  if (v2) {
+    std::ifstream max(dir / "cpu.max");
+    std::string text;
+    if (!(max >> text >> period) || text == "max") return 0;
+    quota = std::atoll(text.c_str());
+  } else {
+    std::ifstream quota_file(dir / "cpu.cfs_quota_us");
+    std::ifstream period_file(dir / "cpu.cfs_period_us");
+    if (!(quota_file >> quota) || !(period_file >> period)) return 0;
+  }
   if (quota <= 0 || period <= 0) return 0;
   return static_cast<int>(std::max(1LL, (quota + period - 1) / period));
 }
 
 // The smallest CPU quota among the cgroups this process is in and their ancestors (a
 // container's, a systemd unit's CPUQuota=, a pod's limit), in CPUs rounded up; 0 if
-// none. cgroup v2 (`0::<path>`, cpu.max "<quota> <period>" or "max ...") and v1 (the cpu
-// controller, cpu.cfs_quota_us / cpu.cfs_period_us, -1 for none).
+// none. cgroup v2 (the `0::<path>` line) and v1 (the line naming the cpu controller).
 int CgroupCpuLimit() {
   std::ifstream cgroups("/proc/self/cgroup");
   std::string line;
   int limit = 0;
-  auto consider = [&limit](int cpus) {
-    if (cpus > 0) limit = limit == 0 ? cpus : std::min(limit, cpus);
-  };
   while (std::getline(cgroups, line)) {
     // "<hierarchy id>:<controllers>:<path>"
     const size_t first = line.find(':');
     const size_t second = first == std::string::npos ? first : line.find(':', first + 1);
     if (second == std::string::npos) continue;
     const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
-    const std::string path = line.substr(second + 1);
+    const std::filesystem::path path = std::filesystem::path(line.substr(second + 1)).relative_path();
     const bool v2 = line.compare(0, 3, "0::") == 0;
     std::vector<std::string> roots;
     if (v2) {
@@ -61,24 +71,10 @@ int CgroupCpuLimit() {
       roots = {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuacct,cpu"};
     }
     for (const std::string& root : roots) {
-      const std::filesystem::path top(root);
-      std::filesystem::path dir = (top / std::filesystem::path(path).relative_path()).lexically_normal();
-      for (;;) {
-        if (v2) {
-          std::ifstream max(dir / "cpu.max");
-          std::string quota;
-          long long period = 0;
-          if (max >> quota >> period && quota != "max") consider(QuotaCpus(std::atoll(quota.c_str()), period));
-        } else {
-          std::ifstream quota_file(dir / "cpu.cfs_quota_us");
-          std::ifstream period_file(dir / "cpu.cfs_period_us");
-          long long quota = 0, period = 0;
-          if (quota_file >> quota && period_file >> period) consider(QuotaCpus(quota, period));
-        }
-        if (dir.relative_path() == top.relative_path() || !dir.has_relative_path()) break;
-        std::filesystem::path parent = dir.parent_path();
-        if (parent == dir || parent.string().size() < top.string().size()) break;
-        dir = parent;
+      // From the process's cgroup up to the hierarchy's root, both included.
+      for (std::filesystem::path dir = (root / path).lexically_normal();; dir = dir.parent_path()) {
+        if (const int cpus = QuotaCpusAt(dir, v2); cpus > 0) limit = limit == 0 ? cpus : std::min(limit, cpus);
+        if (dir.native().size() <= root.size()) break;
       }
     }
   }

@@ -27,8 +27,8 @@ class OutputLimit {
     if (soft > 0 && pending > soft) {
       if (soft_since_ms_ < 0) {
         soft_since_ms_ = now_ms;
-      } else {
-        if (now_ms - soft_since_ms_ > SecondsToMsSaturating(soft_seconds)) return true;
+      } else if (now_ms - soft_since_ms_ > SecondsToMsSaturating(soft_seconds)) {
+        return true;
       }
     } else {
       soft_since_ms_ = -1;
