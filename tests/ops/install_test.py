@@ -102,7 +102,7 @@ class InstallTest(opslib.OpsTest):
 
     def test_make_install_with_destdir(self):
         # The Makefile's target itself, from the build tree under test (INSTALL_FROM).
-        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        env = opslib.env_for_make()
         stage = os.path.join(self.tmp, "stage")
         result = subprocess.run(["make", "--no-print-directory", "install", f"INSTALL_FROM={opslib.BUILD_DIR}",
                                  "PREFIX=/opt/dq", f"DESTDIR={stage}"],
@@ -113,7 +113,7 @@ class InstallTest(opslib.OpsTest):
             self.assertTrue(os.path.isfile(os.path.join(stage, path)), path)
 
     def test_make_install_refuses_an_unbuilt_tree(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        env = opslib.env_for_make()
         result = subprocess.run(["make", "--no-print-directory", "install", f"INSTALL_FROM={self.tmp}",
                                  f"DESTDIR={self.tmp}/stage"],
                                 cwd=opslib.SOURCE_DIR, env=env, capture_output=True, text=True, timeout=60)

@@ -53,6 +53,14 @@ def free_port(count=1):
     raise RuntimeError("no free ports")
 
 
+def env_for_make(**extra):
+    """This environment for a nested `make`, without the jobserver of a make that may run
+    ctest (its descriptors are not ours), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env.update(extra)
+    return env
+
+
 def wait_for(condition, timeout=20.0, what="condition"):
     """Polls `condition` (a callable) until it returns a true value; that value is returned."""
     deadline = time.monotonic() + timeout

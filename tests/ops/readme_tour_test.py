@@ -64,9 +64,8 @@ class ReadmeTourTest(opslib.OpsTest):
         for i, line in enumerate(lines):
             out = os.path.join(self.tmp, f"out.{i}")
             script.append(f"{{ {self.move_ports(command_of(line))}\n}} > {out} 2>&1; echo $? > {out}.rc")
-        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-        env.update(DISQUE_SERVER=opslib.SERVER, CLUSTER_DIR=self.cluster_dir,
-                   CLUSTER_PORTS=" ".join(map(str, self.cluster_ports)))
+        env = opslib.env_for_make(DISQUE_SERVER=opslib.SERVER, CLUSTER_DIR=self.cluster_dir,
+                                  CLUSTER_PORTS=" ".join(map(str, self.cluster_ports)))
         subprocess.run(["bash", "-c", "\n".join(script)], cwd=opslib.SOURCE_DIR, env=env, timeout=120,
                        check=True)
         results = []

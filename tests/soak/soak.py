@@ -16,6 +16,10 @@ it). Exit status 0 when every check holds, 1 otherwise, 2 on a setup error.
 """
 import argparse, os, random, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
+# Free ports (client and bus, both below the ephemeral range): the ops tests' helper.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops"))
+from opslib import free_port  # noqa: E402
+
 try:
     import redis
 except ImportError:
@@ -24,20 +28,6 @@ except ImportError:
 
 QUEUES = ["soak0", "soak1", "soak2", "soak3"]
 RETRY = 1  # seconds: jobs a consumer walked away with come back quickly
-
-
-def free_port():
-    """A free port whose cluster bus port (port + 10000) is free too."""
-    for _ in range(200):
-        port = random.randint(20000, 30000)  # below Linux's ephemeral range
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 10000))
-                return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
 
 
 class Ledger:
