@@ -266,7 +266,7 @@ void Engine::DeleteJob(Job* job) {
 void Engine::UnlinkJob(Job* job) {
   if (job->state == JobState::kWaitRepl) replicating_.erase(job);
   if (job->flags & kJobHasExtra) DropExtra(*job);
-  if (job->state == JobState::kQueued) RemoveFromQueue(*job);
+  if (job->state == JobState::kQueued) DetachFromQueue(*job);  // not rescheduled: erased next
   if (JobSchedule::Contains(job)) schedule_.Erase(job);
   jobs_.Erase(job);
   job_bytes_ -= job->allocation_size();
@@ -302,11 +302,15 @@ bool Engine::Enqueue(Job& job, bool nack) {
 }
 
 void Engine::RemoveFromQueue(Job& job) {
+  DetachFromQueue(job);
+  job.state = JobState::kActive;
+  Reschedule(job);
+}
+
+void Engine::DetachFromQueue(Job& job) {
   if (Queue* q = FindQueue(job.queue())) {
     if (JobQueue::Contains(&job)) q->jobs.Erase(&job);
   }
-  job.state = JobState::kActive;
-  Reschedule(job);
 }
 
 Job* Engine::PopForDelivery(Queue& q) {
@@ -350,6 +354,10 @@ void Engine::Reschedule(Job& job) {
 
 void Engine::SetWake(Job& job, int64_t wake_ms) {
   if (JobSchedule::Contains(&job)) {
+    // Delivering a queued job keeps its wake-up (both wait for the same requeue time):
+    // an Update would still read the parent's and the children's slots, cache misses
+    // at a million jobs.
+    if (schedule_.SlotOf(&job).key == wake_ms) return;
     schedule_.Update({wake_ms, &job});
   } else {
     schedule_.Push({wake_ms, &job});

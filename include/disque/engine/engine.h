@@ -310,7 +310,10 @@ class Engine {
   bool Enqueue(Job& job, bool nack);
   // Takes the head of a queue for a client.
   Job* PopForDelivery(Queue& q);
+  // Takes a queued job out of its queue: it becomes active and is rescheduled.
   void RemoveFromQueue(Job& job);
+  // Only the queue's part of RemoveFromQueue, for a job about to be deleted.
+  void DetachFromQueue(Job& job);
   void ServeWaiters(Queue& q);
   // Recomputes the schedule key and places the job in the schedule.
   void Reschedule(Job& job);
@@ -359,6 +362,9 @@ class Engine {
   void AckLocal(Job& job);
   // One GC attempt (PROTOCOL.md II 8); true if the job was deleted.
   bool TryGc(Job& job);
+  // No other node may hold a copy (nor was told of it), so an ACK deletes it at once:
+  // the common case of a single node or of REPLICATE 1.
+  bool OnlyCopyHere(const Job& job);
   void ScheduleGc(Job& job, int64_t now_ms);
   void Send(JobMsg type, const Job& job, uint32_t aux, std::vector<uint32_t> to, uint8_t flags = 0);
   void SendToDelivered(JobMsg type, const Job& job, uint32_t aux = 0, uint8_t flags = 0);
