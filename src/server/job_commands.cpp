@@ -38,14 +38,19 @@ void AppendJob(resp::ReplyWriter& reply, const engine::Job& job, bool withcounte
 
 namespace {
 
-// One job of a GETJOB reply, formatted on the shard that owns it. Reserved up front: a
-// string grown by appends reallocated several times per job, which made building a
-// 32-job reply 3 times slower than writing it (bench/micro/resp_bench.cpp).
+// One job of a GETJOB reply, formatted on the shard that owns it, appended to `out`.
+// Room is reserved first: a string grown by appends reallocated several times per job,
+// which made building a 32-job reply 3 times slower than writing it
+// (bench/micro/resp_bench.cpp); libstdc++ still grows the capacity geometrically.
+void AppendFormattedJob(std::string& out, const engine::Job& job, bool withcounters) {
+  out.reserve(out.size() + job.queue().size() + job.body().size() + (withcounters ? 128 : 80));
+  resp::ReplyWriter w(out);
+  AppendJob(w, job, withcounters);
+}
+
 std::string FormatJob(const engine::Job& job, bool withcounters) {
   std::string s;
-  s.reserve(job.queue().size() + job.body().size() + (withcounters ? 128 : 80));
-  resp::ReplyWriter w(s);
-  AppendJob(w, job, withcounters);
+  AppendFormattedJob(s, job, withcounters);
   return s;
 }
 
@@ -484,32 +489,45 @@ std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const
 // Takes up to COUNT jobs: passes over the queues in order, at most one job per queue
 // per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
 // done in two rounds: their fetchable lengths, then the pops the passes would make.
-asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const GetJobRequest& req) {
+// The jobs a GETJOB takes: `count` reply elements, already RESP, in reply order.
+struct FetchedJobs {
+  size_t count = 0;
+  std::string resp;
+};
+
+asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest& req) {
   const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   const bool withcounters = req.withcounters;
-  std::vector<std::string> jobs;  // one formatted job each, in reply order
+  FetchedJobs jobs;
   if (groups.size() == 1) {
     const std::vector<std::string_view> queues = req.queues;
     const auto count = static_cast<size_t>(req.count);
     auto fetch = [queues, count, withcounters](Engine& e) {
-      std::vector<std::string> out;
       std::vector<const Job*> got;
       std::unordered_set<std::string_view> gave;
-      while (out.size() < count) {
-        const size_t before = out.size();
+      if (queues.size() == 1) {
+        // The passes below, taking one job per queue each, amount to this.
+        e.Fetch(queues.front(), count, got);
+        if (!got.empty()) gave.insert(queues.front());
+      }
+      while (queues.size() > 1 && got.size() < count) {
+        const size_t before = got.size();
         for (std::string_view q : queues) {
-          if (out.size() == count) break;
-          got.clear();
+          if (got.size() == count) break;
+          const size_t had = got.size();
           e.Fetch(q, 1, got);
-          if (!got.empty()) gave.insert(q);
-          for (const Job* job : got) out.push_back(FormatJob(*job, withcounters));
+          if (got.size() > had) gave.insert(q);
         }
-        if (out.size() == before) break;
+        if (got.size() == before) break;
       }
       // Federation: every queue that gave nothing asks the other nodes for jobs.
       for (std::string_view q : queues) {
         if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
       }
+      // Formatted after the pops: they delete no job.
+      FetchedJobs out;
+      out.count = got.size();
+      for (const Job* job : got) AppendFormattedJob(out.resp, *job, withcounters);
       return out;
     };
     Shard& owner = ctx.server.shard(groups.begin()->first);
@@ -576,7 +594,10 @@ asio::awaitable<std::vector<std::string>> FetchJobs(CommandContext& ctx, const G
   for (std::string_view q : order) {
     auto it = fetched.find(q);
     size_t& i = next[std::string(q)];
-    if (it != fetched.end() && i < it->second.size()) jobs.push_back(std::move(it->second[i++]));
+    if (it != fetched.end() && i < it->second.size()) {
+      jobs.resp += it->second[i++];
+      ++jobs.count;
+    }
   }
   co_return jobs;
 }
@@ -639,10 +660,10 @@ asio::awaitable<void> GetJob(CommandContext& ctx) {
     co_return;
   }
   const GetJobRequest& req = *parsed;
-  std::vector<std::string> jobs = co_await FetchJobs(ctx, req);
-  if (!jobs.empty()) {
-    ctx.reply.ArrayHeader(jobs.size());
-    for (const std::string& job : jobs) ctx.reply.Raw(job);
+  FetchedJobs jobs = co_await FetchJobs(ctx, req);
+  if (jobs.count > 0) {
+    ctx.reply.ArrayHeader(jobs.count);
+    ctx.reply.Raw(jobs.resp);
     co_return;
   }
   if (req.nohang) {
