@@ -70,7 +70,8 @@ uint16_t TtlField(int64_t ttl_seconds, bool at_least_once);
 uint16_t ReadTtlField(std::string_view text);
 
 // Generates IDs for one shard. The random part is SipHash-2-4 of a counter under a key
-// from the OS random source: unpredictable, and distinct per counter value.
+// from the OS random source (two outputs, 128 bits): unpredictable, and distinct per
+// counter value.
 class JobIdGenerator {
  public:
   // `node_id`: this node's 40-character hex ID (its first 8 characters are used).
