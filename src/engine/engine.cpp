@@ -374,21 +374,25 @@ int64_t Engine::Jitter() {
 uint64_t Engine::QueueHash(std::string_view name) const { return SipHash24(key_, name); }
 
 Queue* Engine::FindQueue(std::string_view name) const {
-  return queues_.Find(QueueHash(name), [name](const Queue& q) { return q.name == name; });
+  if (last_queue_ != nullptr && last_queue_->name == name) return last_queue_;
+  Queue* q = queues_.Find(QueueHash(name), [name](const Queue& q2) { return q2.name == name; });
+  if (q != nullptr) last_queue_ = q;
+  return q;
 }
 
 Queue& Engine::GetOrCreateQueue(std::string_view name) {
-  const uint64_t hash = QueueHash(name);
-  if (Queue* q = queues_.Find(hash, [name](const Queue& q2) { return q2.name == name; })) return *q;
+  if (Queue* q = FindQueue(name)) return *q;
   auto* q = new Queue();
   q->name.assign(name);
-  q->hash = hash;
+  q->hash = QueueHash(name);
   q->ctime_ms = q->atime_ms = NowMs();
   queues_.Insert(q);
+  last_queue_ = q;
   return *q;
 }
 
 void Engine::DestroyQueue(Queue* q) {
+  if (last_queue_ == q) last_queue_ = nullptr;
   if (q->waited) std::erase(waited_, q);
   queues_.Erase(q);
   delete q;
@@ -618,6 +622,7 @@ void Engine::Clear(bool wake_waiters) {
   std::vector<Queue*> queues;
   queues_.ForEach([&queues](Queue* q) { queues.push_back(q); });
   queues_.Clear();
+  last_queue_ = nullptr;
   for (Queue* q : queues) q->jobs.Clear();  // before the jobs are freed
   std::vector<Job*> jobs;
   jobs.reserve(jobs_.size());

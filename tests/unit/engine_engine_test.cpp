@@ -366,6 +366,25 @@ TEST_F(EngineTest, DelayedJobIntoAnEvictedQueueRecreatesIt) {
   EXPECT_EQ(PeekIds("q", 10), std::vector<std::string>{id});
 }
 
+TEST_F(EngineTest, AQueueLookedUpLastIsForgottenWhenFlushedOrEvicted) {
+  // FindQueue remembers the queue it found last; that memo must not outlive the queue
+  // (a dangling memo is a use after free: ASan's build reports it here).
+  EXPECT_EQ(engine_.Fetchable("q"), 0u);
+  ASSERT_NE(engine_.FindQueue("q"), nullptr);
+  engine_.Flush();
+  EXPECT_EQ(engine_.FindQueue("q"), nullptr) << "after FLUSHALL";
+  EXPECT_EQ(engine_.Fetchable("q"), 0u);
+  ASSERT_NE(engine_.FindQueue("q"), nullptr);
+  clock_.Advance(kQueueMaxIdleMs);
+  engine_.EvictIdleQueues(0);
+  EXPECT_EQ(engine_.FindQueue("q"), nullptr) << "after eviction";
+  const std::string id = Add("q", 10, 0, 1000);
+  EXPECT_EQ(Len("q"), 1u);
+  EXPECT_EQ(engine_.FindQueue("q")->name, "q");
+  EXPECT_EQ(engine_.FindQueue("other"), nullptr);
+  EXPECT_EQ(engine_.FindQueue("q")->name, "q");
+}
+
 // ------------------------------------------------------------------ RETRY
 
 TEST_F(EngineTest, FetchedJobIsRequeuedAfterRetry) {

@@ -398,6 +398,10 @@ class Engine {
   JobArena arena_;
   PointerTable<Job, JobHashTraits> jobs_;
   PointerTable<Queue, QueueHashTraits> queues_;
+  // The queue FindQueue returned last (or nullptr): commands name the same queue over
+  // and over (an ADDJOB looks its queue up twice, a GETJOB once per call), and comparing
+  // the name costs far less than hashing it. Cleared when that queue is destroyed.
+  mutable Queue* last_queue_ = nullptr;
   JobSchedule schedule_;
   CtimeSource own_ctimes_;
   CtimeSource& ctimes_;
