@@ -193,9 +193,9 @@ void Engine::Prefetch(std::span<const std::string_view> id_texts) const {
     const size_t end = std::min(id_texts.size(), start + kBatch);
     size_t n = 0;
     for (size_t i = start; i < end; ++i) {
-      const std::optional<JobId> id = JobId::Parse(id_texts[i]);
-      if (!id) continue;
-      hashes[n++] = id->hash();
+      const std::optional<uint64_t> hash = JobIdHashOfText(id_texts[i]);  // Find parses it whole
+      if (!hash) continue;
+      hashes[n++] = *hash;
       jobs_.PrefetchHome(hashes[n - 1]);
     }
     size_t found = 0;

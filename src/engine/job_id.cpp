@@ -40,6 +40,25 @@ bool ParseHex(const char* in, size_t n, uint8_t* out) {
   return true;
 }
 
+// Decodes groups [first, first + n) of the random part's 24 characters (4 characters ->
+// 3 bytes each) into bytes[4 + 3 * group ...]. Returns the OR of the digit values:
+// negative when a character is outside the alphabet (checked once, by the caller).
+int DecodeRandomGroups(const char* text, int first, int n, uint8_t* bytes) {
+  int bad = 0;
+  for (int g = first; g < first + n; ++g) {
+    const char* c = text + 11 + 4 * g;
+    const int d0 = Base64Value(c[0]), d1 = Base64Value(c[1]), d2 = Base64Value(c[2]), d3 = Base64Value(c[3]);
+    bad |= d0 | d1 | d2 | d3;
+    const uint32_t v = (static_cast<uint32_t>(d0) << 18) | (static_cast<uint32_t>(d1) << 12) |
+                       (static_cast<uint32_t>(d2) << 6) | static_cast<uint32_t>(d3);
+    uint8_t* b = bytes + 4 + 3 * g;
+    b[0] = static_cast<uint8_t>(v >> 16);
+    b[1] = static_cast<uint8_t>(v >> 8);
+    b[2] = static_cast<uint8_t>(v);
+  }
+  return bad;
+}
+
 }  // namespace
 
 void JobId::Format(char* out) const {
@@ -79,17 +98,7 @@ std::optional<JobId> JobId::Parse(std::string_view text) {
     bad |= hi | lo;
     id.bytes[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
   }
-  for (int g = 0; g < 6; ++g) {  // 4 characters -> 3 bytes
-    const char* c = t + 11 + 4 * g;
-    const int d0 = Base64Value(c[0]), d1 = Base64Value(c[1]), d2 = Base64Value(c[2]), d3 = Base64Value(c[3]);
-    bad |= d0 | d1 | d2 | d3;
-    const uint32_t v = (static_cast<uint32_t>(d0) << 18) | (static_cast<uint32_t>(d1) << 12) |
-                       (static_cast<uint32_t>(d2) << 6) | static_cast<uint32_t>(d3);
-    uint8_t* b = id.bytes.data() + 4 + 3 * g;
-    b[0] = static_cast<uint8_t>(v >> 16);
-    b[1] = static_cast<uint8_t>(v >> 8);
-    b[2] = static_cast<uint8_t>(v);
-  }
+  bad |= DecodeRandomGroups(t, 0, 6, id.bytes.data());
   for (int i = 0; i < 2; ++i) {
     const int hi = HexValue(t[36 + 2 * i]), lo = HexValue(t[37 + 2 * i]);
     bad |= hi | lo;
@@ -97,6 +106,15 @@ std::optional<JobId> JobId::Parse(std::string_view text) {
   }
   if (bad < 0) return std::nullopt;
   return id;
+}
+
+std::optional<uint64_t> JobIdHashOfText(std::string_view text) {
+  if (!IsValidJobIdFormat(text)) return std::nullopt;
+  // hash() is bytes 6..14: in the first four groups (bytes 4..16). Whether the rest of
+  // the text is canonical does not matter for a prefetch.
+  JobId id;
+  if (DecodeRandomGroups(text.data(), 0, 4, id.bytes.data()) < 0) return std::nullopt;
+  return id.hash();
 }
 
 bool IsValidJobIdFormat(std::string_view text) {

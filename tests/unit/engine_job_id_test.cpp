@@ -261,6 +261,30 @@ TEST(ReadTtlField, IsLenient) {
   EXPECT_EQ(ReadTtlField(with_ttl("-+/ ")), 0);
 }
 
+TEST(JobIdHashOfText, EqualsTheHashOfTheParsedId) {
+  JobIdGenerator gen(kNodeId, kKey);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string text = gen.Next(static_cast<uint16_t>(i), 3600, true).ToString();
+    ASSERT_EQ(JobIdHashOfText(text), JobId::Parse(text)->hash()) << text;
+  }
+  EXPECT_EQ(JobIdHashOfText(kSample), JobId::Parse(kSample)->hash());
+}
+
+TEST(JobIdHashOfText, NeedsTheFormatAndBase64InTheCharactersItReads) {
+  EXPECT_EQ(JobIdHashOfText(""), std::nullopt);
+  EXPECT_EQ(JobIdHashOfText(kSample.substr(0, 39)), std::nullopt);
+  std::string bad(kSample);
+  bad[20] = '.';  // the third group of the random part: holds hash bytes
+  EXPECT_EQ(JobIdHashOfText(bad), std::nullopt);
+  // Characters it does not read: the last random group, the node prefix, the TTL field.
+  std::string other(kSample);
+  other[34] = '.';
+  other[2] = 'X';
+  other[39] = 'Z';
+  EXPECT_EQ(JobIdHashOfText(other), JobId::Parse(kSample)->hash());
+  EXPECT_EQ(JobId::Parse(other), std::nullopt);
+}
+
 // ------------------------------------------------------------------ slots
 
 TEST(SlotOfJobIdText, EqualsTheSlotGivenToTheGenerator) {

@@ -51,6 +51,10 @@ struct JobId {
   static std::optional<JobId> Parse(std::string_view text);
 };
 
+// JobId::Parse(text)->hash() without decoding the rest: what a prefetch needs. May give a
+// hash for text that Parse rejects (a non-canonical node prefix or TTL field).
+std::optional<uint64_t> JobIdHashOfText(std::string_view text);
+
 // The only checks Disque makes (PROTOCOL.md 2.2): length 40, "D-" at 0, '-' at 10 and 35.
 bool IsValidJobIdFormat(std::string_view text);
 
