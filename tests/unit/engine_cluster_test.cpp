@@ -42,7 +42,7 @@ TEST(EngineClusterTest, SynchronousReplicationReachesEveryCopyThenQueuesAtTheOri
 }
 
 // REPLJOB carries the job's record (PROTOCOL.md 8.5): a queue name longer than the job
-// header's 16-bit length and a delay (both kept outside the header, job.h) reach every copy.
+// header's 8-bit length and a delay (both kept outside the header, job.h) reach every copy.
 TEST(EngineClusterTest, ReplicasKeepALongQueueNameAndTheDelay) {
   SimCluster c(3);
   std::string name(70000, 'r');

@@ -43,8 +43,8 @@ enum JobFlag : uint8_t {
 // 74 bytes plus name and body: a job with a 100-byte body and a 2-byte queue name takes
 // 176 bytes, the arena's 176-byte class (docs/benchmarks.md). Nodes-confirmed, needed
 // only while a job waits for replication or for its ACK to be collected, lives in the
-// engine's side table. The fields after `gc_retry` describe the allocation and are
-// written once, by Create; after the header come, in this order:
+// engine's side table. body_len_, delay_stored_ and queue_len_ describe the allocation
+// and are written once, by Create; after the header come, in this order:
 //
 //   uint32   queue name length   only if queue_len_ == kLongQueueName (255 or more)
 //   bytes    queue name          queue().size() bytes
@@ -82,8 +82,8 @@ struct Job {
   // Active or queued: next (re)queue attempt, unix ms; 0 = never again.
   // Acked: the next garbage-collection attempt.
   // Stored in 48 bits (qtime_lo_, qtime_hi_), signed: every time set is now plus at
-  // most two uint32 numbers of seconds (delay and retry), about 2^43 ms; anything
-  // beyond +-2^47 ms (4,000 years) is clamped.
+  // most two uint32 numbers of seconds (delay and retry), under 2^44 ms; anything
+  // beyond +-2^47 ms (4,400 years) is clamped.
   int64_t qtime_ms() const {
     const uint64_t raw = uint64_t{qtime_hi_} << 32 | qtime_lo_;
     return static_cast<int64_t>(raw << 16) >> 16;  // sign-extends bit 47
@@ -111,7 +111,7 @@ struct Job {
  public:
   JobState state;
   uint8_t flags;           // JobFlag bits
-  uint8_t gc_retry : 4;    // ACK garbage-collection attempts made (capped at 10)
+  uint8_t gc_retry : 4;    // ACK garbage-collection attempts made (capped at 10 < 16)
 
   // queue_len_ value for a name of 255 bytes or more: its length is stored in front.
   static constexpr uint8_t kLongQueueName = UINT8_MAX;
