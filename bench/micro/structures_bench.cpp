@@ -40,7 +40,7 @@ class JobPool {
     for (size_t i = 0; i < n; ++i) {
       Job* job = Job::Create(arena_, "resident", kBody);
       job->id = ids.Next(QueueSlot("resident"), 86400, true);
-      job->qtime_ms = static_cast<int64_t>(rng() % kSpanMs);
+      job->set_qtime_ms(static_cast<int64_t>(rng() % kSpanMs));
       jobs_.push_back(job);
     }
   }
@@ -62,7 +62,7 @@ class JobPool {
 
 // Outside an engine a job's qtime_ms is free: these benchmarks keep the job's wake-up
 // there, and this is the schedule slot that arms it.
-JobSchedule::Slot Armed(Job* job) { return {job->qtime_ms, job}; }
+JobSchedule::Slot Armed(Job* job) { return {job->qtime_ms(), job}; }
 
 // `resident` jobs in a schedule heap, and kBatch more to insert.
 struct Schedule {
@@ -103,7 +103,7 @@ void BM_ScheduleInsert(benchmark::State& state) {
       // BM_ScheduleFire moves the pending range forward: follow it.
       const int64_t base = s.heap.top_slot().key;
       for (size_t k = 0; k < kBatch; ++k) {
-        s.extra[k]->qtime_ms = base + static_cast<int64_t>(s.rng() % kSpanMs);
+        s.extra[k]->set_qtime_ms(base + static_cast<int64_t>(s.rng() % kSpanMs));
       }
       i = 0;
       state.ResumeTiming();
@@ -128,7 +128,7 @@ void BM_ScheduleFire(benchmark::State& state) {
   fired.reserve(kBatch);
   auto rearm = [&] {
     for (Job* job : fired) {
-      job->qtime_ms += kSpanMs;
+      job->set_qtime_ms(job->qtime_ms() + kSpanMs);
       s.heap.Push(Armed(job));
     }
     fired.clear();

@@ -49,18 +49,27 @@ Job* Job::Create(JobArena& arena, std::string_view queue, std::string_view body,
   void* mem = arena.Allocate(AllocationSize(queue.size(), body.size(), delay_stored));
   Job* job = new (mem) Job();
   char* p = job->Data();
+  // A length too long for its header field is stored in front of its bytes.
+  const auto put_long_len = [&p](size_t len) {
+    const auto len32 = static_cast<uint32_t>(len);
+    std::memcpy(p, &len32, sizeof len32);
+    p += sizeof len32;
+  };
   if (queue.size() < kLongQueueName) {
-    job->queue_len_ = static_cast<uint16_t>(queue.size());
+    job->queue_len_ = static_cast<uint8_t>(queue.size());
   } else {
     job->queue_len_ = kLongQueueName;
-    const auto len = static_cast<uint32_t>(queue.size());
-    std::memcpy(p, &len, sizeof len);
-    p += sizeof len;
+    put_long_len(queue.size());
   }
-  job->body_len_ = static_cast<uint32_t>(body.size());
-  job->delay_stored_ = delay_stored;
   if (!queue.empty()) std::memcpy(p, queue.data(), queue.size());
   p += queue.size();
+  if (body.size() < kLongBody) {
+    job->body_len_ = static_cast<uint16_t>(body.size());
+  } else {
+    job->body_len_ = kLongBody;
+    put_long_len(body.size());
+  }
+  job->delay_stored_ = delay_stored;
   if (!body.empty()) std::memcpy(p, body.data(), body.size());
   p += body.size();
   if (delay_stored) std::memcpy(p, &delay, sizeof delay);
@@ -140,7 +149,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
   job->retry = args.retry;
   job->repl = args.repl;
   job->state = JobState::kActive;
-  job->qtime_ms = now + static_cast<int64_t>(args.delay > 0 ? args.delay : args.retry) * 1000;
+  job->set_qtime_ms(now + static_cast<int64_t>(args.delay > 0 ? args.delay : args.retry) * 1000);
   while (Find(new_id) != nullptr) new_id = ids_.Next(slot, args.ttl, args.retry > 0);
   job->id = new_id;
   jobs_.Insert(job);
@@ -252,7 +261,7 @@ Result<int64_t> Engine::Working(std::string_view id_text) {
                   "Half of job TTL already elapsed, you are no longer allowed to postpone the next delivery.");
   }
   if (job->state == JobState::kQueued) RemoveFromQueue(*job);
-  if (job->retry != 0 && job->qtime_ms != 0 && job->state != JobState::kAcked) SetRequeueTime(*job, now);
+  if (job->retry != 0 && job->qtime_ms() != 0 && job->state != JobState::kAcked) SetRequeueTime(*job, now);
   // The other copies leave their queues too and postpone their requeue.
   if (job->state != JobState::kAcked) SendToDelivered(JobMsg::kWorking, *job);
   return static_cast<int64_t>(job->retry);
@@ -274,16 +283,16 @@ void Engine::UnlinkJob(Job* job) {
 }
 
 bool Engine::Enqueue(Job& job, bool nack) {
-  if (job.state != JobState::kActive || job.qtime_ms == 0) return false;
+  if (job.state != JobState::kActive || job.qtime_ms() == 0) return false;
   if (job.retry == 0 && (job.flags & kJobDelivered)) return false;
   Queue& q = GetOrCreateQueue(job.queue());
   const int64_t now = NowMs();
   job.state = JobState::kQueued;
   if (job.retry > 0) {
     job.flags |= kJobWillQueue;
-    job.qtime_ms = now + static_cast<int64_t>(job.retry) * 1000 + Jitter();
+    job.set_qtime_ms(now + static_cast<int64_t>(job.retry) * 1000 + Jitter());
   } else {
-    job.qtime_ms = 0;
+    job.set_qtime_ms(0);
   }
   // The first queueing here is free; every later one counts and is announced with
   // QUEUED, which also makes the other copies postpone their own requeue.
@@ -336,7 +345,7 @@ void Engine::ServeWaiters(Queue& q) {
 }
 
 void Engine::SetRequeueTime(Job& job, int64_t now_ms) {
-  job.qtime_ms = now_ms + static_cast<int64_t>(job.retry) * 1000 + Jitter();
+  job.set_qtime_ms(now_ms + static_cast<int64_t>(job.retry) * 1000 + Jitter());
   job.flags |= kJobWillQueue;
   Reschedule(job);
 }
@@ -344,11 +353,11 @@ void Engine::SetRequeueTime(Job& job, int64_t now_ms) {
 void Engine::Reschedule(Job& job) {
   int64_t wake = static_cast<int64_t>(job.etime) * 1000 + 1000;  // expiry check
   const bool live = job.state == JobState::kActive || job.state == JobState::kQueued;
-  if (live && job.qtime_ms != 0) {
-    const int64_t t = (job.flags & kJobWillQueue) ? job.qtime_ms - kWillQueueAdvanceMs : job.qtime_ms;
+  if (live && job.qtime_ms() != 0) {
+    const int64_t t = (job.flags & kJobWillQueue) ? job.qtime_ms() - kWillQueueAdvanceMs : job.qtime_ms();
     wake = std::min(wake, t);
   }
-  if (job.state == JobState::kAcked && job.qtime_ms != 0) wake = std::min(wake, job.qtime_ms);  // next GC
+  if (job.state == JobState::kAcked && job.qtime_ms() != 0) wake = std::min(wake, job.qtime_ms());  // next GC
   SetWake(job, wake);
 }
 
@@ -483,27 +492,27 @@ void Engine::ProcessTimers() {
       continue;
     }
     if (job->state == JobState::kAcked) {
-      if (job->qtime_ms != 0 && job->qtime_ms <= now) {
+      if (job->qtime_ms() != 0 && job->qtime_ms() <= now) {
         if (TryGc(*job)) continue;  // collected
         ScheduleGc(*job, now);
       }
       continue;
     }
     const bool live = job->state == JobState::kActive || job->state == JobState::kQueued;
-    if (live && (job->flags & kJobWillQueue) && job->qtime_ms - kWillQueueAdvanceMs <= now) {
+    if (live && (job->flags & kJobWillQueue) && job->qtime_ms() - kWillQueueAdvanceMs <= now) {
       // Warn the other copies 500 ms ahead, so that one holding it queued answers with
       // QUEUED and nobody queues it twice (PROTOCOL.md II 7).
       if (job->state == JobState::kActive) SendToDelivered(JobMsg::kWillQueue, *job);
       job->flags &= static_cast<uint8_t>(~kJobWillQueue);
     }
-    if (job->state == JobState::kActive && job->qtime_ms != 0 && job->qtime_ms <= now) {
+    if (job->state == JobState::kActive && job->qtime_ms() != 0 && job->qtime_ms() <= now) {
       const Queue* q = FindQueue(job->queue());
       if (q != nullptr && (q->pause & kPauseIn) && job->retry != 0) {
         SetRequeueTime(*job, now);  // postponed while the queue is paused in input
       } else if (!Enqueue(*job, false)) {
-        job->qtime_ms = 0;  // a delivered at-most-once job: never queued again
+        job->set_qtime_ms(0);  // a delivered at-most-once job: never queued again
       }
-    } else if (job->state == JobState::kQueued && job->qtime_ms != 0 && job->qtime_ms <= now &&
+    } else if (job->state == JobState::kQueued && job->qtime_ms() != 0 && job->qtime_ms() <= now &&
                job->retry > 0) {
       SetRequeueTime(*job, now);  // still unconsumed here: nothing to requeue yet
     }
@@ -593,7 +602,7 @@ bool Engine::LoadJob(const JobRecord& r, bool enqueue) {
     // loading): we restore the queue exactly, at-most-once jobs included.
     const auto counted = static_cast<uint8_t>(job->flags & kJobBcastQueued);
     job->flags &= static_cast<uint8_t>(~kJobBcastQueued);
-    job->qtime_ms = now;
+    job->set_qtime_ms(now);
     const bool queued = Enqueue(*job, false);
     job->flags = static_cast<uint8_t>((job->flags & ~kJobBcastQueued) | counted);
     if (queued) return true;
@@ -650,8 +659,8 @@ void Engine::Clear(bool wake_waiters) {
 }
 
 std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
-  if (job.qtime_ms == 0) return std::nullopt;
-  return std::max<int64_t>(0, job.qtime_ms - NowMs());
+  if (job.qtime_ms() == 0) return std::nullopt;
+  return std::max<int64_t>(0, job.qtime_ms() - NowMs());
 }
 
 std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {

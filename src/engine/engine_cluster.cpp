@@ -178,10 +178,10 @@ void Engine::AddKnownNodes(Job& job, const std::vector<std::string>& nodes) {
 
 void Engine::ScheduleHeldRequeue(Job& job, int64_t now_ms) {
   if (job.retry > 0) {
-    job.qtime_ms = now_ms + (static_cast<int64_t>(job.delay()) + job.retry) * 1000 + Jitter();
+    job.set_qtime_ms(now_ms + (static_cast<int64_t>(job.delay()) + job.retry) * 1000 + Jitter());
     job.flags |= kJobWillQueue;
   } else {
-    job.qtime_ms = 0;
+    job.set_qtime_ms(0);
   }
   Reschedule(job);
 }
@@ -340,7 +340,7 @@ void Engine::AckLocal(Job& job) {
 }
 
 void Engine::ScheduleGc(Job& job, int64_t now_ms) {
-  job.qtime_ms = now_ms + Backoff(kGcRetryMinPeriodMs, job.gc_retry, kGcRetryMaxPeriodMs) + Jitter();
+  job.set_qtime_ms(now_ms + Backoff(kGcRetryMinPeriodMs, job.gc_retry, kGcRetryMaxPeriodMs) + Jitter());
   Reschedule(job);
 }
 
@@ -583,10 +583,10 @@ void Engine::OnEnqueue(const JobMessage& m, Job& job) {
   // it would never be queued (a QUIRK that loses the job): give it one.
   const int64_t now = NowMs();
   if (m.aux == 0) {
-    if (job.qtime_ms == 0 && job.retry == 0) job.qtime_ms = now;
+    if (job.qtime_ms() == 0 && job.retry == 0) job.set_qtime_ms(now);
     Enqueue(job, false);
   } else {
-    job.qtime_ms = now + static_cast<int64_t>(m.aux) * 1000;
+    job.set_qtime_ms(now + static_cast<int64_t>(m.aux) * 1000);
     Reschedule(job);
   }
 }
@@ -696,12 +696,12 @@ void Engine::OnYourJobs(const JobMessage& m) {
     if (job == nullptr) {
       job = Register(*record, EtimeFromBus(record->etime, now), kBusFlags);
       if (job == nullptr) continue;
-      job->qtime_ms = now;
+      job->set_qtime_ms(now);
       Reschedule(*job);
     }
     if (job->state != JobState::kActive) continue;
     job->flags &= static_cast<uint8_t>(~kJobBcastQueued);  // no QUEUED, no counter
-    if (job->retry == 0) job->qtime_ms = now;  // so that it can be queued once
+    if (job->retry == 0) job->set_qtime_ms(now);  // so that it can be queued once
     if (!Enqueue(*job, false)) continue;
     NoteImport(GetOrCreateQueue(job->queue()), m.sender, now);
   }

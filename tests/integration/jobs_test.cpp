@@ -1202,9 +1202,10 @@ TEST_P(JobsTest, JscanListsJobsAsStatusRepliesOrShowArrays) {
   EXPECT_EQ(c.Command({"JSCAN", "REPLY", "ids"}).ToString(), "-ERR Invalid REPLY type, try ID or ALL");
 }
 
-// A job header keeps queue names shorter than 65,535 bytes' length in 16 bits and stores
-// longer ones' length in front of the name (job.h): names on both sides of that line,
-// and one of 70,000 bytes through every command that shows a job or a queue.
+// A job header keeps the length of queue names shorter than 255 bytes in 8 bits and of
+// bodies shorter than 65,535 bytes in 16, and stores longer ones' length in front of the
+// name or body (job.h): names and bodies on both sides of those lines, and a name of
+// 70,000 bytes through every command that shows a job or a queue.
 TEST_P(JobsTest, QueueNamesLongerThanSixteenBitsOfLengthWork) {
   RedisClient c(port());
   std::string queue(70000, '\0');
@@ -1255,19 +1256,26 @@ TEST_P(JobsTest, QueueNamesLongerThanSixteenBitsOfLengthWork) {
   EXPECT_EQ(again.elements[0].elements[2].str, "long-name body");
   EXPECT_EQ(c.Command({"ACKJOB", id, delayed}).ToString(), ":2");
 
-  // Around the 16-bit line: 65,534 bytes fit the header, 65,535 and more do not.
-  for (size_t len : {size_t{65534}, size_t{65535}, size_t{65536}}) {
-    const std::string name = queue.substr(0, len);
-    const std::string jid = AddJob(c, name, "b" + std::to_string(len), {"DELAY", "50"});
-    auto s = Show(c, jid);
-    EXPECT_EQ(s["queue"].str, name) << len;
-    EXPECT_EQ(s["body"].str, "b" + std::to_string(len)) << len;
-    EXPECT_EQ(s["delay"].ToString(), ":50") << len;
-    EXPECT_EQ(c.Command({"ENQUEUE", jid}).ToString(), ":1") << len;
-    const Reply r = c.Command({"GETJOB", "NOHANG", "FROM", name});
-    ASSERT_EQ(r.elements.size(), 1u) << len;
-    EXPECT_EQ(r.elements[0].elements[0].str, name) << len;
-    EXPECT_EQ(r.elements[0].elements[2].str, "b" + std::to_string(len)) << len;
+  // Around the lines: 254 bytes of name fit the header, 255 and more do not; so for
+  // 65,534 bytes of body and 65,535. The old 16-bit line of names is kept as well.
+  const std::string big_body(65536, 'B');
+  for (size_t len : {size_t{254}, size_t{255}, size_t{256}, size_t{65534}, size_t{65535},
+                     size_t{65536}}) {
+    for (size_t body_len : {size_t{1}, size_t{65534}, size_t{65535}, size_t{65536}}) {
+      const std::string name = queue.substr(0, len);
+      const std::string body = std::to_string(len) + big_body.substr(0, body_len);
+      const std::string jid = AddJob(c, name, body, {"DELAY", "50"});
+      auto s = Show(c, jid);
+      EXPECT_EQ(s["queue"].str, name) << len << " " << body_len;
+      EXPECT_EQ(s["body"].str, body) << len << " " << body_len;
+      EXPECT_EQ(s["delay"].ToString(), ":50") << len << " " << body_len;
+      EXPECT_EQ(c.Command({"ENQUEUE", jid}).ToString(), ":1") << len << " " << body_len;
+      const Reply r = c.Command({"GETJOB", "NOHANG", "FROM", name});
+      ASSERT_EQ(r.elements.size(), 1u) << len << " " << body_len;
+      EXPECT_EQ(r.elements[0].elements[0].str, name) << len << " " << body_len;
+      EXPECT_EQ(r.elements[0].elements[2].str, body) << len << " " << body_len;
+      EXPECT_EQ(c.Command({"ACKJOB", jid}).ToString(), ":1") << len << " " << body_len;
+    }
   }
 }
 

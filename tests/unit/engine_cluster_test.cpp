@@ -42,7 +42,7 @@ TEST(EngineClusterTest, SynchronousReplicationReachesEveryCopyThenQueuesAtTheOri
 }
 
 // REPLJOB carries the job's record (PROTOCOL.md 8.5): a queue name longer than the job
-// header's 16-bit length and a delay (both kept outside the header, job.h) reach every copy.
+// header's 8-bit length and a delay (both kept outside the header, job.h) reach every copy.
 TEST(EngineClusterTest, ReplicasKeepALongQueueNameAndTheDelay) {
   SimCluster c(3);
   std::string name(70000, 'r');
@@ -220,6 +220,56 @@ TEST(EngineClusterTest, DummyAckReachesTheHoldersThroughANodeWithoutACopy) {
   EXPECT_EQ(c.Holders(id), 0);
 }
 
+// gc_retry shares a byte of the job header with the "delay stored" bit (job.h): an ACK
+// retained for a node that is down counts its GC attempts up to the cap, and the copy
+// keeps its delay, long body and name; a dummy ACK (flags assigned whole) counts too.
+TEST(EngineClusterTest, AckRetainedUntilTheGcRetryCapKeepsTheDelayAndTheData) {
+  SimCluster c(4);
+  std::string name(300, 'n');
+  name.back() = '$';
+  std::string body(70000, 'b');
+  body.back() = '!';
+  AddJobArgs args = Args(3, 10, 7200);
+  args.queue = name;
+  args.body = body;
+  args.delay = 9;
+  auto waiter = std::make_shared<TestReplWaiter>();
+  const std::string id = AddSync(c, 0, args, waiter);
+  c.Deliver();
+  ASSERT_EQ(c.Holders(id), 3);
+  int holder = -1, stranger = -1;
+  for (int i = 1; i < c.size(); ++i) (c[i].Find(id) ? holder : stranger) = i;
+  ASSERT_NE(holder, -1);
+  ASSERT_NE(stranger, -1);
+  c.Cut(holder);
+  EXPECT_TRUE(c[0].Ack(id));
+  const std::string odd = "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1";  // nobody has it
+  EXPECT_FALSE(c[stranger].Ack(odd));  // a dummy ACK, kept until every node answered
+  c.Run(1500000, 1000);  // the backoff reaches 180 s after 8 attempts: 10 take ~20 min
+  const Job* acked = c[0].Find(id);
+  ASSERT_NE(acked, nullptr);
+  EXPECT_EQ(acked->state, JobState::kAcked);
+  EXPECT_EQ(acked->gc_retry, kGcRetryMax);
+  EXPECT_EQ(acked->delay(), 9u);
+  EXPECT_EQ(acked->queue(), name);
+  EXPECT_EQ(acked->body(), body);
+  const Job* dummy = c[stranger].Find(odd);
+  ASSERT_NE(dummy, nullptr);
+  EXPECT_TRUE(dummy->flags & kJobDummyAck);
+  EXPECT_EQ(dummy->gc_retry, kGcRetryMax);
+  EXPECT_EQ(dummy->delay(), 0u);
+  EXPECT_EQ(dummy->queue(), "");
+  EXPECT_EQ(dummy->body(), "");
+  const Job* copy = c[holder].Find(id);  // loaded from the REPLJOB record, flags assigned
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->delay(), 9u);
+  EXPECT_EQ(copy->body(), body);
+  c.Heal(holder);
+  c.Run(400000, 1000);
+  EXPECT_EQ(c.Holders(id), 0);
+  EXPECT_EQ(c[stranger].Find(odd), nullptr);
+}
+
 TEST(EngineClusterTest, NoDummyAckForAtMostOnceIdsAloneOrWhileLeaving) {
   SimCluster c(3);
   AddJobArgs args = Args(1, 0);
@@ -343,12 +393,12 @@ TEST(EngineClusterTest, WorkingDequeuesEveryOtherCopyAndPostponesTheirRequeue) {
   c.Deliver();
   EXPECT_TRUE(c[1].Requeue(id, false));
   c.Deliver();
-  const int64_t before = c[2].Find(id)->qtime_ms;
+  const int64_t before = c[2].Find(id)->qtime_ms();
   c.clock().Advance(1000);
   ASSERT_TRUE(c[1].Working(id).ok());
   c.Deliver();
   EXPECT_EQ(c.CountState(id, JobState::kQueued), 0);
-  EXPECT_GT(c[2].Find(id)->qtime_ms, before);
+  EXPECT_GT(c[2].Find(id)->qtime_ms(), before);
 }
 
 TEST(EngineClusterTest, NackIsCountedOnEveryCopy) {

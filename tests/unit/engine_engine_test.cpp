@@ -134,7 +134,7 @@ class EngineTest : public ::testing::Test {
     const Queue* q = engine_.FindQueue(queue);
     return q == nullptr ? 0 : q->length();
   }
-  int64_t QTime(const std::string& id) const { return engine_.Find(id)->qtime_ms; }
+  int64_t QTime(const std::string& id) const { return engine_.Find(id)->qtime_ms(); }
   // Runs the scheduler at an absolute time.
   void RunAt(int64_t ms) {
     clock_.Set(ms);
@@ -945,51 +945,195 @@ TEST_F(EngineTest, TimerRequeuedJobGoesBeforeNewerJobs) {
 
 // ------------------------------------------------------------------ the job allocation
 
-// The headline of the 80-byte header: a 100-byte job on a 2-byte queue takes a 184-byte
-// chunk (192 with the 88-byte header).
-TEST(JobLayoutTest, AHundredByteJobOnATwoByteQueueTakesA184ByteChunk) {
-  EXPECT_EQ(sizeof(Job), 80u);
-  EXPECT_EQ(Job::AllocationSize(2, 100, false), 182u);
-  EXPECT_EQ(JobArena::ClassSize(JobArena::ClassOf(Job::AllocationSize(2, 100, false))), 184u);
+// The headline of the 74-byte header: a 100-byte job on a 2-byte queue takes a 176-byte
+// chunk (184 with the 80-byte header, 192 with the 88-byte one).
+TEST(JobLayoutTest, AHundredByteJobOnATwoByteQueueTakesA176ByteChunk) {
+  EXPECT_EQ(sizeof(Job), 74u);
+  EXPECT_EQ(Job::AllocationSize(2, 100, false), 176u);
+  EXPECT_EQ(JobArena::ClassSize(JobArena::ClassOf(Job::AllocationSize(2, 100, false))), 176u);
   JobArena arena;
   Job* job = Job::Create(arena, "q0", std::string(100, 'x'));
-  EXPECT_EQ(job->allocation_size(), 182u);
-  EXPECT_EQ(arena.live_bytes(), 184u);
+  EXPECT_EQ(job->allocation_size(), 176u);
+  EXPECT_EQ(arena.live_bytes(), 176u);
   Job::Destroy(arena, job);
   EXPECT_EQ(arena.live_bytes(), 0u);
 }
 
-// Names below 65,535 bytes keep their length in the header's 16 bits; longer ones (Disque
-// takes any bulk string) have it stored in front of the name. The delay, when not 0, is
-// stored after the body. Every combination reads back, and frees what it allocated.
-TEST(JobLayoutTest, LongQueueNamesAndTheDelayAreStoredOutOfTheHeader) {
+// The header is packed to 2-byte alignment (so that its size is 74, not 80): the layout
+// must keep every field at a multiple of its size, and jobs at 8-byte aligned addresses,
+// or accesses become misaligned.
+TEST(JobLayoutTest, EveryFieldIsNaturallyAligned) {
+  JobArena arena;
+  for (size_t body_len : {size_t{0}, size_t{100}, size_t{9000}}) {  // arena chunk, big job
+    Job* job = Job::Create(arena, "q", std::string(body_len, 'b'));
+    const auto at = [job](const void* field) {
+      return static_cast<size_t>(static_cast<const char*>(field) -
+                                 reinterpret_cast<const char*>(job));
+    };
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(job) % 8, 0u);
+    EXPECT_EQ(at(&job->id), 0u);
+    EXPECT_EQ(at(&job->ctime), 24u);
+    EXPECT_EQ(at(&job->delivered), 32u);
+    EXPECT_EQ(at(&job->etime), 40u);
+    EXPECT_EQ(at(&job->retry), 44u);
+    EXPECT_EQ(at(&job->queue_pos), 48u);
+    EXPECT_EQ(at(&job->timer_pos), 52u);
+    EXPECT_EQ(at(&job->repl), 62u);
+    EXPECT_EQ(at(&job->nacks), 64u);
+    EXPECT_EQ(at(&job->additional_deliveries), 66u);
+    EXPECT_EQ(at(&job->state), 70u);
+    EXPECT_EQ(at(&job->flags), 71u);
+    Job::Destroy(arena, job);
+  }
+}
+
+// Names below 255 bytes keep their length in the header's 8 bits, bodies below 65,535
+// bytes in its 16; longer ones (Disque takes any bulk string for either) have it stored
+// in front of their bytes. The delay, when not 0, is stored after the body. Every
+// combination reads back, and frees what it allocated.
+TEST(JobLayoutTest, LongQueueNamesLongBodiesAndTheDelayAreStoredOutOfTheHeader) {
   const std::string big(70000, 'n');
-  const std::string body = std::string("bo\0dy", 5);
-  const size_t lengths[] = {0, 1, 65534, 65535, 65536, 70000};
-  for (size_t len : lengths) {
+  const size_t name_lengths[] = {0, 1, 254, 255, 256, 65534, 65535, 65536, 70000};
+  const size_t body_lengths[] = {0, 5, 65534, 65535, 65536, 70000};
+  for (size_t len : name_lengths) {
     std::string name = big.substr(0, len);
     if (len > 0) name[len - 1] = 'z';  // the end of the name is not the start of the body
-    for (uint32_t delay : {0u, 7u, UINT32_MAX}) {
-      SCOPED_TRACE("name " + std::to_string(len) + " bytes, delay " + std::to_string(delay));
-      JobArena arena;
-      Job* job = Job::Create(arena, name, body, delay);
-      EXPECT_EQ(job->queue(), name);
-      EXPECT_EQ(job->body(), body);
+    for (size_t body_len : body_lengths) {
+      std::string body(body_len, 'b');
+      if (body_len > 0) body[0] = '\0';  // nor the start of the body its end, or a length
+      if (body_len > 1) body[body_len - 1] = 'e';
+      for (uint32_t delay : {0u, 7u, UINT32_MAX}) {
+        SCOPED_TRACE("name " + std::to_string(len) + " bytes, body " + std::to_string(body_len) +
+                     " bytes, delay " + std::to_string(delay));
+        JobArena arena;
+        Job* job = Job::Create(arena, name, body, delay);
+        EXPECT_EQ(job->queue(), name);
+        EXPECT_EQ(job->body(), body);
+        EXPECT_EQ(job->delay(), delay);
+        const size_t expected = sizeof(Job) + len + (len >= 255 ? 4 : 0) + body_len +
+                                (body_len >= 65535 ? 4 : 0) + (delay != 0 ? 4 : 0);
+        EXPECT_EQ(job->allocation_size(), expected);
+        EXPECT_EQ(Job::AllocationSize(len, body_len, delay != 0), expected);
+        // The fields written after Create do not disturb the data area, nor the delay
+        // bit that shares its byte with gc_retry.
+        job->retry = UINT32_MAX;
+        job->gc_retry = 10;
+        job->flags = 0xff;
+        job->state = JobState::kAcked;
+        job->set_qtime_ms(-1);
+        job->additional_deliveries = UINT16_MAX;
+        EXPECT_EQ(job->queue(), name);
+        EXPECT_EQ(job->body(), body);
+        EXPECT_EQ(job->delay(), delay);
+        EXPECT_EQ(job->gc_retry, 10);
+        Job::Destroy(arena, job);
+        EXPECT_EQ(arena.live_bytes(), 0u);
+      }
+    }
+  }
+}
+
+// gc_retry is 4 bits next to the "delay stored" bit: each keeps the other's value.
+TEST(JobLayoutTest, GcRetryAndTheDelayShareAByte) {
+  JobArena arena;
+  for (uint32_t delay : {0u, 1u, 0x80000001u}) {
+    SCOPED_TRACE("delay " + std::to_string(delay));
+    Job* job = Job::Create(arena, "q", "body", delay);
+    for (int n = 0; n < 16; ++n) {
+      job->gc_retry = static_cast<uint8_t>(n);
+      EXPECT_EQ(job->gc_retry, n);
       EXPECT_EQ(job->delay(), delay);
-      const size_t expected =
-          sizeof(Job) + len + (len >= 65535 ? 4 : 0) + body.size() + (delay != 0 ? 4 : 0);
-      EXPECT_EQ(job->allocation_size(), expected);
-      EXPECT_EQ(Job::AllocationSize(len, body.size(), delay != 0), expected);
-      // The fields written after Create do not disturb the data area.
-      job->retry = UINT32_MAX;
-      job->gc_retry = 10;
-      job->flags = 0xff;
-      job->state = JobState::kAcked;
+      EXPECT_EQ(job->body(), "body");
+    }
+    job->gc_retry = 9;
+    ++job->gc_retry;
+    EXPECT_EQ(job->gc_retry, 10);
+    EXPECT_EQ(job->delay(), delay);
+    job->gc_retry = 0;
+    EXPECT_EQ(job->delay(), delay);
+    EXPECT_EQ(job->allocation_size(), sizeof(Job) + 1 + 4 + (delay != 0 ? 4 : 0));
+    Job::Destroy(arena, job);
+  }
+}
+
+// qtime is 48 bits, signed: every value the engine can set (now plus up to two uint32
+// numbers of seconds, about 2^43 ms) reads back exactly; beyond +-2^47 it is clamped.
+// The fields around it keep their values.
+TEST(JobLayoutTest, QtimeKeepsFortyEightBits) {
+  JobArena arena;
+  Job* job = Job::Create(arena, "q", "body", 3);
+  job->timer_pos = 0x11223344;
+  job->repl = 0x5566;
+  const int64_t now = int64_t{1796000000} * 1000;  // 2026
+  const int64_t far = now + 2 * int64_t{UINT32_MAX} * 1000 + 1000;  // DELAY + RETRY maxed
+  const int64_t exact[] = {0,
+                           1,
+                           -1,
+                           now,
+                           far,
+                           int64_t{UINT32_MAX},
+                           int64_t{UINT32_MAX} + 1,
+                           (int64_t{1} << 40) + 12345,
+                           Job::kMaxQtimeMs,
+                           Job::kMinQtimeMs,
+                           Job::kMaxQtimeMs - 1,
+                           -now};
+  for (int64_t ms : exact) {
+    job->set_qtime_ms(ms);
+    EXPECT_EQ(job->qtime_ms(), ms);
+  }
+  EXPECT_EQ(Job::kMaxQtimeMs, 140737488355327);
+  EXPECT_GT(Job::kMaxQtimeMs, far * 10);
+  job->set_qtime_ms(Job::kMaxQtimeMs + 1);
+  EXPECT_EQ(job->qtime_ms(), Job::kMaxQtimeMs);
+  job->set_qtime_ms(INT64_MAX);
+  EXPECT_EQ(job->qtime_ms(), Job::kMaxQtimeMs);
+  job->set_qtime_ms(Job::kMinQtimeMs - 1);
+  EXPECT_EQ(job->qtime_ms(), Job::kMinQtimeMs);
+  job->set_qtime_ms(INT64_MIN);
+  EXPECT_EQ(job->qtime_ms(), Job::kMinQtimeMs);
+  EXPECT_EQ(job->timer_pos, 0x11223344u);
+  EXPECT_EQ(job->repl, 0x5566);
+  EXPECT_EQ(job->delay(), 3u);
+  EXPECT_EQ(job->body(), "body");
+  Job::Destroy(arena, job);
+}
+
+// A delay of billions of seconds (any DELAY below the TTL is valid, and 32-bit etime
+// reaches 2106) is kept exactly, and the job is queued at that time, not before.
+TEST_F(EngineTest, AVeryLongDelayIsKeptExactly) {
+  const int64_t t0 = clock_.NowMs();
+  const int64_t ttl = int64_t{UINT32_MAX} - t0 / 1000 - 1;  // the last etime before the wrap
+  ASSERT_GT(ttl, int64_t{1} << 31);
+  Opts o;
+  o.delay = static_cast<uint32_t>(ttl - 10);
+  o.ttl = ttl;
+  const std::string id = Add("q", o);
+  const int64_t due = t0 + int64_t{o.delay} * 1000;
+  EXPECT_EQ(QTime(id), due);
+  EXPECT_EQ(JobOf(id).delay(), o.delay);
+  RunAt(due - 1);
+  EXPECT_EQ(StateOf(id), JobState::kActive);
+  RunAt(due);
+  EXPECT_EQ(StateOf(id), JobState::kQueued);
+}
+
+// A body of 65,535 bytes or more has its length stored in front of it.
+TEST_F(EngineTest, AddJobWithLongBodiesOnShortAndLongQueueNames) {
+  for (size_t body_len : {size_t{65534}, size_t{65535}, size_t{70000}}) {
+    for (size_t name_len : {size_t{2}, size_t{300}}) {
+      SCOPED_TRACE("body " + std::to_string(body_len) + ", name " + std::to_string(name_len));
+      const std::string name(name_len, 'x');
+      Opts o;
+      o.body = std::string(body_len, 'y');
+      o.body.back() = '!';
+      o.delay = 1;
+      const Job* job = *TryAdd(name, o);
       EXPECT_EQ(job->queue(), name);
-      EXPECT_EQ(job->body(), body);
-      EXPECT_EQ(job->delay(), delay);
-      Job::Destroy(arena, job);
-      EXPECT_EQ(arena.live_bytes(), 0u);
+      EXPECT_EQ(job->body(), o.body);
+      EXPECT_EQ(job->delay(), 1u);
+      EXPECT_EQ(job->allocation_size(), sizeof(Job) + (name_len >= 255 ? 4 : 0) + name_len +
+                                            (body_len >= 65535 ? 4 : 0) + body_len + 4);
     }
   }
 }

@@ -739,7 +739,7 @@ TEST_F(LoadTest, QueuedRecordWithoutEnqueueBecomesActiveAndIsRequeuedAfterRetry)
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->state, JobState::kActive);
   EXPECT_EQ(Len("q"), 0u);
-  EXPECT_IN_RANGE(job->qtime_ms, t0 + 10000 + kJitterLow, t0 + 10000 + kJitterHigh);
+  EXPECT_IN_RANGE(job->qtime_ms(), t0 + 10000 + kJitterLow, t0 + 10000 + kJitterHigh);
   clock_.Set(t0 + 10000 + kJitterLow - 1);
   engine_.ProcessTimers();
   EXPECT_EQ(engine_.Find(r.id)->state, JobState::kActive);
@@ -761,7 +761,7 @@ TEST_F(LoadTest, RequeueAfterLoadWaitsForDelayPlusRetry) {
   ASSERT_TRUE(engine_.LoadJob(active, true));  // an active record stays active whatever `enqueue`
   for (const JobRecord* r : {&queued, &active}) {
     EXPECT_EQ(engine_.Find(r->id)->state, JobState::kActive);
-    EXPECT_IN_RANGE(engine_.Find(r->id)->qtime_ms, t0 + 15000 + kJitterLow, t0 + 15000 + kJitterHigh);
+    EXPECT_IN_RANGE(engine_.Find(r->id)->qtime_ms(), t0 + 15000 + kJitterLow, t0 + 15000 + kJitterHigh);
   }
   clock_.Set(t0 + 15000 + kJitterLow - 1);
   engine_.ProcessTimers();
@@ -779,7 +779,7 @@ TEST_F(LoadTest, AtMostOnceRecordWithoutEnqueueIsNeverQueued) {
   ASSERT_TRUE(engine_.LoadJob(r, false));
   const Job* job = engine_.Find(r.id);
   EXPECT_EQ(job->state, JobState::kActive);
-  EXPECT_EQ(job->qtime_ms, 0);
+  EXPECT_EQ(job->qtime_ms(), 0);
   EXPECT_EQ(engine_.NextRequeueWithin(*job), std::nullopt);
   for (int i = 0; i < 60; ++i) {
     clock_.Advance(1000);
@@ -812,10 +812,10 @@ TEST_F(LoadTest, EnqueueRestoresQueuesInCtimeOrderWithCountersUnchanged) {
     EXPECT_EQ(job->additional_deliveries, r->additional_deliveries) << r->id;
     EXPECT_EQ(job->flags & kJobBcastQueued, r->flags & kJobBcastQueued) << r->id;
   }
-  EXPECT_EQ(engine_.Find(second.id)->qtime_ms, 0) << "an at-most-once job is queued once only";
+  EXPECT_EQ(engine_.Find(second.id)->qtime_ms(), 0) << "an at-most-once job is queued once only";
   EXPECT_FALSE(engine_.has_outbox()) << "nothing announced";
   // A queued at-least-once job keeps being requeued as before (RETRY after the load).
-  EXPECT_IN_RANGE(engine_.Find(first.id)->qtime_ms, clock_.NowMs() + 10000 + kJitterLow,
+  EXPECT_IN_RANGE(engine_.Find(first.id)->qtime_ms(), clock_.NowMs() + 10000 + kJitterLow,
                   clock_.NowMs() + 10000 + kJitterHigh);
 }
 

@@ -393,9 +393,9 @@ class EngineModelTest : public ::testing::TestWithParam<uint64_t> {
       const Job* job = engine_.Find(id);
       ASSERT_NE(job, nullptr) << what << ": " << id;
       const int64_t base = it->second.qtime;
-      EXPECT_GE(job->qtime_ms, base + kJitterLow) << what << ": " << id;
-      EXPECT_LE(job->qtime_ms, base + kJitterHigh) << what << ": " << id;
-      it->second.qtime = job->qtime_ms;
+      EXPECT_GE(job->qtime_ms(), base + kJitterLow) << what << ": " << id;
+      EXPECT_LE(job->qtime_ms(), base + kJitterHigh) << what << ": " << id;
+      it->second.qtime = job->qtime_ms();
     }
     model_.jittered.clear();
   }
@@ -407,7 +407,7 @@ class EngineModelTest : public ::testing::TestWithParam<uint64_t> {
       const Job* job = engine_.Find(id);
       ASSERT_NE(job, nullptr) << what << ": missing " << id;
       ASSERT_EQ(job->state, m.state) << what << ": " << id;
-      ASSERT_EQ(job->qtime_ms, m.qtime) << what << ": " << id;
+      ASSERT_EQ(job->qtime_ms(), m.qtime) << what << ": " << id;
       ASSERT_EQ(job->ctime, m.ctime) << what << ": " << id;
       ASSERT_EQ(job->etime, m.etime) << what << ": " << id;
       ASSERT_EQ(job->nacks, m.nacks) << what << ": " << id;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -39,31 +40,36 @@ enum JobFlag : uint8_t {
 // least expires; the heap holds the job's wake-up time) and its queue (JobQueue, only
 // while queued).
 //
-// 80 bytes plus name and body: a job with a 100-byte body and a 2-byte queue name takes
-// 182 bytes, the arena's 184-byte class (docs/benchmarks.md). Nodes-confirmed, needed
+// 74 bytes plus name and body: a job with a 100-byte body and a 2-byte queue name takes
+// 176 bytes, the arena's 176-byte class (docs/benchmarks.md). Nodes-confirmed, needed
 // only while a job waits for replication or for its ACK to be collected, lives in the
-// engine's side table. The fields after `gc_retry` describe the allocation and are
-// written once, by Create; after the header come, in this order:
+// engine's side table. body_len_, delay_stored_ and queue_len_ describe the allocation
+// and are written once, by Create; after the header come, in this order:
 //
-//   uint32   queue name length   only if queue_len_ == kLongQueueName (65,535 or more)
+//   uint32   queue name length   only if queue_len_ == kLongQueueName (255 or more)
 //   bytes    queue name          queue().size() bytes
-//   bytes    body                body_len_ bytes
+//   uint32   body length         only if body_len_ == kLongBody (65,535 or more)
+//   bytes    body                body().size() bytes
 //   uint32   delay               only if delay_stored_ (a delay of 0 is not stored)
 //
-// So a name of up to 65,534 bytes costs its bytes, a longer one 4 more (Disque accepts
-// any name a bulk string can carry, up to 512 MB), and a delay 4 bytes only when it is
-// not 0. The optional uint32s are unaligned: read and written with memcpy. The delay
-// sits after the body because it is read only by SHOW, replication and requeue
-// scheduling, while queue() and body() are on every delivery.
+// So a name of up to 254 bytes and a body of up to 65,534 cost their bytes, longer ones
+// 4 more each (Disque accepts any bulk string as a name or a body, up to 512 MB), and a
+// delay 4 bytes only when it is not 0. The optional uint32s are unaligned: read and
+// written with memcpy. The delay sits after the body because it is read only by SHOW,
+// replication and requeue scheduling, while queue() and body() are on every delivery.
+//
+// The struct is packed to 2-byte alignment so that its size is 74, not 80 (the size of
+// a struct with 8-byte members is a multiple of 8). Every field still sits at a multiple
+// of its own size, and a job is always at an 8-byte aligned address (arena chunks,
+// operator new), so no access is misaligned; the unit tests check the offsets.
+#pragma pack(push, 2)
 struct Job {
-  // Layout, byte offsets: id 0, ctime 24, qtime_ms 32, delivered 40, etime 48, retry 52,
-  // queue_pos 56, timer_pos 60, repl 64, nacks 66, additional_deliveries 68, state 70,
-  // flags 71, gc_retry 72, delay_stored_ 73, queue_len_ 74, body_len_ 76. No padding.
+  // Layout, byte offsets: id 0, ctime 24, delivered 32, etime 40, retry 44,
+  // queue_pos 48, timer_pos 52, qtime_lo_ 56, qtime_hi_ 60, repl 62, nacks 64,
+  // additional_deliveries 66, body_len_ 68, state 70, flags 71, gc_retry and
+  // delay_stored_ 72, queue_len_ 73. No padding.
   JobId id;                // binary ID (24 bytes)
   uint64_t ctime;          // creation: origin unix ms * 1e6 (+n within a ms); queue order
-  // Active or queued: next (re)queue attempt, unix ms; 0 = never again.
-  // Acked: the next garbage-collection attempt.
-  int64_t qtime_ms;
   // Nodes that may hold a copy (PROTOCOL.md II 6), node indexes (NodeRegistry). Empty
   // for a dummy ACK; this node is in it unless the job came by YOURJOBS or is held
   // for external replication.
@@ -72,33 +78,70 @@ struct Job {
   uint32_t retry;          // seconds; 0 = at most once
   uint32_t queue_pos = kNotInHeap;  // position in its queue's heap (queued only)
   uint32_t timer_pos = kNotInHeap;  // position in the schedule heap
+
+  // Active or queued: next (re)queue attempt, unix ms; 0 = never again.
+  // Acked: the next garbage-collection attempt.
+  // Stored in 48 bits (qtime_lo_, qtime_hi_), signed: every time set is now plus at
+  // most two uint32 numbers of seconds (delay and retry), under 2^44 ms; anything
+  // beyond +-2^47 ms (4,400 years) is clamped.
+  int64_t qtime_ms() const {
+    const uint64_t raw = uint64_t{qtime_hi_} << 32 | qtime_lo_;
+    return static_cast<int64_t>(raw << 16) >> 16;  // sign-extends bit 47
+  }
+  void set_qtime_ms(int64_t ms) {
+    const auto raw = static_cast<uint64_t>(std::clamp(ms, kMinQtimeMs, kMaxQtimeMs));
+    qtime_lo_ = static_cast<uint32_t>(raw);
+    qtime_hi_ = static_cast<uint16_t>(raw >> 32);
+  }
+  static constexpr int64_t kMaxQtimeMs = (int64_t{1} << 47) - 1;
+  static constexpr int64_t kMinQtimeMs = -(int64_t{1} << 47);
+
+ private:
+  uint32_t qtime_lo_;      // qtime_ms(), bits 0-31
+  uint16_t qtime_hi_;      // qtime_ms(), bits 32-47
+
+ public:
   uint16_t repl;           // requested replication factor
   uint16_t nacks;          // NACKs seen here (saturates)
   uint16_t additional_deliveries;  // re-queues here other than the first (saturates)
+
+ private:
+  uint16_t body_len_;      // bytes of the body, or kLongBody (stored in front of it)
+
+ public:
   JobState state;
   uint8_t flags;           // JobFlag bits
-  uint8_t gc_retry;        // ACK garbage-collection attempts made (capped at 10)
+  uint8_t gc_retry : 4;    // ACK garbage-collection attempts made (capped at 10 < 16)
 
-  // queue_len_ value for a name of 65,535 bytes or more: its length is stored in front.
-  static constexpr uint16_t kLongQueueName = UINT16_MAX;
+  // queue_len_ value for a name of 255 bytes or more: its length is stored in front.
+  static constexpr uint8_t kLongQueueName = UINT8_MAX;
+  // body_len_ value for a body of 65,535 bytes or more: its length is stored in front.
+  static constexpr uint16_t kLongBody = UINT16_MAX;
 
   std::string_view queue() const {
     if (queue_len_ != kLongQueueName) [[likely]] return {Data(), queue_len_};
     return {Data() + sizeof(uint32_t), LoadU32(Data())};
   }
-  std::string_view body() const { return {Data() + QueueBytes(), body_len_}; }
+  std::string_view body() const {
+    const char* p = Data() + QueueBytes();
+    if (body_len_ != kLongBody) [[likely]] return {p, body_len_};
+    return {p + sizeof(uint32_t), LoadU32(p)};
+  }
   // Seconds, as given to ADDJOB (or carried by the job's record); fixed at creation.
   uint32_t delay() const {
-    return delay_stored_ ? LoadU32(Data() + QueueBytes() + body_len_) : 0;
+    if (!delay_stored_) return 0;
+    const std::string_view b = body();
+    return LoadU32(b.data() + b.size());
   }
   bool at_most_once() const { return retry == 0; }
   // Bytes of the allocation (memory accounting): what Create allocated.
   size_t allocation_size() const {
-    return AllocationSize(queue().size(), body_len_, delay_stored_);
+    return AllocationSize(queue().size(), body().size(), delay_stored_);
   }
   static size_t AllocationSize(size_t queue_len, size_t body_len, bool delay_stored) {
     return sizeof(Job) + (queue_len >= kLongQueueName ? sizeof(uint32_t) : 0) + queue_len +
-           body_len + (delay_stored ? sizeof(uint32_t) : 0);
+           (body_len >= kLongBody ? sizeof(uint32_t) : 0) + body_len +
+           (delay_stored ? sizeof(uint32_t) : 0);
   }
 
   // Allocates a job with a copy of `queue` and `body` and the given delay; every other
@@ -117,19 +160,21 @@ struct Job {
     std::memcpy(&v, p, sizeof v);
     return v;
   }
-  // Bytes of the data area before the body: the name, and its length when stored.
+  // Bytes of the data area before the body's: the name, and its length when stored.
   size_t QueueBytes() const {
     return queue_len_ != kLongQueueName ? queue_len_ : sizeof(uint32_t) + LoadU32(Data());
   }
 
-  bool delay_stored_;      // the delay (not 0) is the uint32 after the body
-  uint16_t queue_len_;     // bytes of the queue name, or kLongQueueName (stored in front)
-  uint32_t body_len_;      // bytes of the body
+  bool delay_stored_ : 1;  // the delay (not 0) is the uint32 after the body
+  uint8_t queue_len_;      // bytes of the queue name, or kLongQueueName (stored in front)
 };
+#pragma pack(pop)
 
-// 88 before issue 7's header work: queue_len was 32 bits and delay a field (see the
-// layout comment above). A change here moves every job between arena classes.
-static_assert(sizeof(Job) == 80,
+// 88 before issue 7's header work, 80 after item 17 (docs/benchmarks.md), 74 now: qtime
+// in 48 bits, the name's length in 8 and the body's in 16 (long forms stored in front),
+// gc_retry and delay_stored_ in one byte. A change here moves every job between arena
+// classes.
+static_assert(sizeof(Job) == 74,
               "the job header is part of the memory per job (docs/benchmarks.md)");
 
 // Queue order: ctime, then the ID bytes.
