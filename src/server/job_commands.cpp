@@ -486,15 +486,15 @@ std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const
   return groups;
 }
 
-// Takes up to COUNT jobs: passes over the queues in order, at most one job per queue
-// per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
-// done in two rounds: their fetchable lengths, then the pops the passes would make.
 // The jobs a GETJOB takes: `count` reply elements, already RESP, in reply order.
 struct FetchedJobs {
   size_t count = 0;
   std::string resp;
 };
 
+// Takes up to COUNT jobs: passes over the queues in order, at most one job per queue
+// per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
+// done in two rounds: their fetchable lengths, then the pops the passes would make.
 asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest& req) {
   const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   const bool withcounters = req.withcounters;
