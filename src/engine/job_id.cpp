@@ -31,13 +31,16 @@ void FormatHex(const uint8_t* in, size_t n, char* out) {
   }
 }
 
-bool ParseHex(const char* in, size_t n, uint8_t* out) {
+// Decodes 2n lowercase hex digits into n bytes. Returns the OR of the digit values:
+// negative when a digit is not canonical hex (checked once, by the caller).
+int DecodeHex(const char* in, size_t n, uint8_t* out) {
+  int bad = 0;
   for (size_t i = 0; i < n; ++i) {
     const int hi = HexValue(in[2 * i]), lo = HexValue(in[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>((hi << 4) | lo);
+    bad |= hi | lo;
+    out[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
   }
-  return true;
+  return bad;
 }
 
 // Decodes groups [first, first + n) of the random part's 24 characters (4 characters ->
@@ -87,23 +90,13 @@ std::string JobId::ToString() const {
 
 std::optional<JobId> JobId::Parse(std::string_view text) {
   if (!IsValidJobIdFormat(text)) return std::nullopt;
-  // Every digit is looked up and the outcome checked once at the end: `bad` collects
-  // the digit values, so a character outside its alphabet (-1) makes it negative. An
-  // early return per digit was half of an ACKJOB's parsing cost in branches.
+  // Every digit is looked up and the outcome checked once at the end: the decoders
+  // return the OR of the digit values, so a character outside its alphabet (-1) makes it
+  // negative. An early return per digit was half of an ACKJOB's parsing cost in branches.
   const char* t = text.data();
   JobId id;
-  int bad = 0;
-  for (int i = 0; i < 4; ++i) {
-    const int hi = HexValue(t[2 + 2 * i]), lo = HexValue(t[3 + 2 * i]);
-    bad |= hi | lo;
-    id.bytes[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
-  }
-  bad |= DecodeRandomGroups(t, 0, 6, id.bytes.data());
-  for (int i = 0; i < 2; ++i) {
-    const int hi = HexValue(t[36 + 2 * i]), lo = HexValue(t[37 + 2 * i]);
-    bad |= hi | lo;
-    id.bytes[22 + i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
-  }
+  const int bad = DecodeHex(t + 2, 4, id.bytes.data()) | DecodeRandomGroups(t, 0, 6, id.bytes.data()) |
+                  DecodeHex(t + 36, 2, id.bytes.data() + 22);
   if (bad < 0) return std::nullopt;
   return id;
 }
@@ -150,7 +143,7 @@ uint16_t ReadTtlField(std::string_view text) {
 JobIdGenerator::JobIdGenerator(std::string_view node_id, SipKey key) : key_(key) {
   std::string prefix(node_id.substr(0, 8));
   prefix.resize(8, '0');
-  if (!ParseHex(prefix.data(), 4, node_prefix_.data())) node_prefix_ = {};
+  if (DecodeHex(prefix.data(), 4, node_prefix_.data()) < 0) node_prefix_ = {};
 }
 
 JobId JobIdGenerator::Next(uint16_t slot, int64_t ttl_seconds, bool at_least_once) {
@@ -160,11 +153,12 @@ JobId JobIdGenerator::Next(uint16_t slot, int64_t ttl_seconds, bool at_least_onc
   // SipHash outputs of successive counter values (bytes 6..22: the table hash, bytes
   // 6..14, is h0). 128 bits of entropy. Two calls, not three: hashing was the largest
   // single function in an ADDJOB's instruction count.
-  const uint64_t n = counter_;
-  counter_ += 2;
-  const uint64_t h0 = SipHash24(key_, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
-  const uint64_t n1 = n + 1;
-  const uint64_t h1 = SipHash24(key_, std::string_view(reinterpret_cast<const char*>(&n1), sizeof n1));
+  const auto next_hash = [this] {
+    const uint64_t n = counter_++;
+    return SipHash24(key_, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
+  };
+  const uint64_t h0 = next_hash();
+  const uint64_t h1 = next_hash();
   id.bytes[4] = static_cast<uint8_t>(slot >> 4);
   id.bytes[5] = static_cast<uint8_t>(((slot & 15) << 4) | ((h0 ^ h1) >> 60));
   std::memcpy(id.bytes.data() + 6, &h0, 8);

@@ -506,19 +506,20 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
       std::vector<const Job*> got;
       std::unordered_set<std::string_view> gave;
       if (queues.size() == 1) {
-        // The passes below, taking one job per queue each, amount to this.
+        // What the passes below, one job per queue each, amount to for one queue.
         e.Fetch(queues.front(), count, got);
         if (!got.empty()) gave.insert(queues.front());
-      }
-      while (queues.size() > 1 && got.size() < count) {
-        const size_t before = got.size();
-        for (std::string_view q : queues) {
-          if (got.size() == count) break;
-          const size_t had = got.size();
-          e.Fetch(q, 1, got);
-          if (got.size() > had) gave.insert(q);
+      } else {
+        while (got.size() < count) {
+          const size_t before = got.size();
+          for (std::string_view q : queues) {
+            if (got.size() == count) break;
+            const size_t had = got.size();
+            e.Fetch(q, 1, got);
+            if (got.size() > had) gave.insert(q);
+          }
+          if (got.size() == before) break;
         }
-        if (got.size() == before) break;
       }
       // Federation: every queue that gave nothing asks the other nodes for jobs.
       for (std::string_view q : queues) {
