@@ -61,8 +61,8 @@ class JobPool {
 // ---------------------------------------------------------------------------- schedule
 
 // Outside an engine a job's qtime_ms is free: these benchmarks keep the job's wake-up
-// there, and this is the schedule slot that arms it.
-JobSchedule::Slot Armed(Job* job) { return {job->qtime_ms(), job}; }
+// there (small times: the schedule's base is 0), and this arms it.
+void Arm(JobSchedule& schedule, Job* job) { schedule.Set(*job, job->qtime_ms()); }
 
 // `resident` jobs in a schedule heap, and kBatch more to insert.
 struct Schedule {
@@ -74,7 +74,7 @@ struct Schedule {
 
   explicit Schedule(int64_t n)
       : resident(static_cast<size_t>(n), ids, rng), extra(kBatch, ids, rng) {
-    for (size_t i = 0; i < resident.size(); ++i) heap.Push(Armed(resident[i]));
+    for (size_t i = 0; i < resident.size(); ++i) Arm(heap, resident[i]);
   }
 };
 
@@ -101,14 +101,14 @@ void BM_ScheduleInsert(benchmark::State& state) {
       state.PauseTiming();
       erase_batch();
       // BM_ScheduleFire moves the pending range forward: follow it.
-      const int64_t base = s.heap.top_slot().key;
+      const int64_t base = s.heap.top_wake_ms();
       for (size_t k = 0; k < kBatch; ++k) {
         s.extra[k]->set_qtime_ms(base + static_cast<int64_t>(s.rng() % kSpanMs));
       }
       i = 0;
       state.ResumeTiming();
     }
-    s.heap.Push(Armed(s.extra[i++]));
+    Arm(s.heap, s.extra[i++]);
     ++pushed;
   }
   erase_batch();
@@ -123,13 +123,13 @@ BENCHMARK(BM_ScheduleInsert)->Arg(1)->Arg(1000000);
 // so that a batch can be popped even with 1 resident.
 void BM_ScheduleFire(benchmark::State& state) {
   Schedule& s = GetSchedule(state.range(0));
-  for (size_t k = 0; k < kBatch; ++k) s.heap.Push(Armed(s.extra[k]));
+  for (size_t k = 0; k < kBatch; ++k) Arm(s.heap, s.extra[k]);
   std::vector<Job*> fired;
   fired.reserve(kBatch);
   auto rearm = [&] {
     for (Job* job : fired) {
       job->set_qtime_ms(job->qtime_ms() + kSpanMs);
-      s.heap.Push(Armed(job));
+      Arm(s.heap, job);
     }
     fired.clear();
   };
@@ -139,7 +139,8 @@ void BM_ScheduleFire(benchmark::State& state) {
       rearm();
       state.ResumeTiming();
     }
-    fired.push_back(s.heap.Pop());
+    fired.push_back(s.heap.top());
+    s.heap.Erase(fired.back());
   }
   rearm();
   for (size_t k = 0; k < kBatch; ++k) s.heap.Erase(s.extra[k]);
@@ -159,7 +160,7 @@ struct IdIndex {
   JobIdGenerator ids{kNodeId, SipKey{1, 2}};
   std::mt19937_64 rng{7};
   JobPool resident;
-  PointerTable<Job, IdHash> table;
+  PointerTable<Job, IdHash, JobHandleSlots> table;
   std::vector<JobId> present;
   std::vector<JobId> absent;  // as many, never inserted, so misses touch the whole table
 
@@ -180,7 +181,7 @@ IdIndex& GetIdIndex(int64_t n) {
 }
 
 void LookUp(benchmark::State& state, const std::vector<JobId>& keys) {
-  const PointerTable<Job, IdHash>& table = GetIdIndex(state.range(0)).table;
+  const PointerTable<Job, IdHash, JobHandleSlots>& table = GetIdIndex(state.range(0)).table;
   size_t i = 0;
   for (auto _ : state) {
     const JobId& id = keys[i];
@@ -206,7 +207,7 @@ BENCHMARK(BM_IdIndexMiss)->Arg(1)->Arg(1000000);
 void BM_IdIndexFill(benchmark::State& state) {
   const JobPool& jobs = GetIdIndex(state.range(0)).resident;
   for (auto _ : state) {
-    PointerTable<Job, IdHash> table;
+    PointerTable<Job, IdHash, JobHandleSlots> table;
     for (size_t i = 0; i < jobs.size(); ++i) table.Insert(jobs[i]);
     benchmark::DoNotOptimize(table.size());
   }

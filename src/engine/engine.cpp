@@ -111,6 +111,7 @@ Engine::Engine(const Clock& clock, std::string_view node_id, SipKey key, uint64_
       nodes_(nodes != nullptr ? nodes : own_nodes_.get()) {
   cluster_.self = nodes_->Intern(node_id_);
   cluster_.members = {cluster_.self};
+  schedule_.Rebase(NowMs());
 }
 
 void Engine::SetNodeId(std::string_view node_id) {
@@ -362,15 +363,10 @@ void Engine::Reschedule(Job& job) {
 }
 
 void Engine::SetWake(Job& job, int64_t wake_ms) {
-  if (JobSchedule::Contains(&job)) {
-    // Delivering a queued job keeps its wake-up (both wait for the same requeue time):
-    // an Update would still read the parent's and the children's slots, cache misses
-    // at a million jobs.
-    if (schedule_.SlotOf(&job).key == wake_ms) return;
-    schedule_.Update({wake_ms, &job});
-  } else {
-    schedule_.Push({wake_ms, &job});
-  }
+  // Set leaves the heap alone when the key is unchanged: delivering a queued job keeps
+  // its wake-up (both wait for the same requeue time), and an update would still read
+  // the parent's and the children's slots, cache misses at a million jobs.
+  schedule_.Set(job, wake_ms);
 }
 
 int64_t Engine::Jitter() {
@@ -478,8 +474,9 @@ void Engine::Unblock(std::string_view name, const Waiter* waiter) {
 void Engine::ProcessTimers() {
   const int64_t now = NowMs();
   const int64_t now_s = now / 1000;
+  if (schedule_.NeedsRebase(now)) schedule_.Rebase(now);
   for (size_t n = 0; n < kMaxJobsPerTimerRun && !schedule_.empty(); ++n) {
-    if (schedule_.top_slot().key > now) break;
+    if (schedule_.top_wake_ms() > now) break;
     Job* job = schedule_.top();
     if (static_cast<int64_t>(job->etime) <= now_s) {
       // Expired: every node expires its own copy, so nothing is sent, except for a job
@@ -519,12 +516,12 @@ void Engine::ProcessTimers() {
     // Whatever happened, the job must leave the due part of the schedule.
     if (Find(job->id) == job) {
       Reschedule(*job);
-      if (schedule_.SlotOf(job).key <= now) SetWake(*job, now + 1);
+      if (schedule_.WakeOf(job) <= now) SetWake(*job, now + 1);
     }
   }
 }
 
-int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top_slot().key; }
+int64_t Engine::NextWakeMs() const { return schedule_.empty() ? INT64_MAX : schedule_.top_wake_ms(); }
 
 bool Engine::QueueEvictable(const Queue& q, int64_t now_ms, int64_t max_idle_ms) const {
   return q.jobs.empty() && q.waiters.empty() && q.pause == 0 && now_ms - q.atime_ms >= max_idle_ms;
@@ -665,7 +662,7 @@ std::optional<int64_t> Engine::NextRequeueWithin(const Job& job) const {
 
 std::optional<int64_t> Engine::NextAwakeWithin(const Job& job) const {
   if (!JobSchedule::Contains(&job)) return std::nullopt;
-  return std::max<int64_t>(0, schedule_.SlotOf(&job).key - NowMs());
+  return std::max<int64_t>(0, schedule_.WakeOf(&job) - NowMs());
 }
 
 int64_t Engine::TtlLeft(const Job& job) const {

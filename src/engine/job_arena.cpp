@@ -6,6 +6,7 @@
 #include <atomic>
 #include <bit>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -32,7 +33,45 @@ namespace {
 // used_memory.
 std::atomic<uint64_t> process_live_bytes{0};
 
+// The job space's bookkeeping, shared by the arenas of every shard (they take and give
+// back regions and big-chunk indexes rarely: a region holds 64 MB of jobs, and a big
+// chunk already costs a trip through operator new).
+struct Space {
+  std::mutex mu;
+  std::vector<uint32_t> free_regions;  // indexes of regions given back
+  uint32_t next_region = 0;            // regions below it were handed out once
+  std::vector<uint32_t> free_big;      // big_chunks_ indexes given back
+  uint32_t next_big = 0;
+};
+
+Space& TheSpace() {
+  static Space space;
+  return space;
+}
+
+std::once_flag space_once;
+
+void* MapAnonymous(size_t len, int prot) {
+  void* p = mmap(nullptr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
 }  // namespace
+
+// Reserves the job space: as much of kSpaceBytes as the system grants (an address-space
+// limit may refuse 16 GB), aligned to kSlabSize so that offset 0 starts a region.
+void JobArena::ReserveSpace() {
+  big_chunks_ = static_cast<void**>(MapAnonymous(kMaxBigChunks * sizeof(void*), PROT_READ | PROT_WRITE));
+  if (big_chunks_ == nullptr) return;  // every Allocate will throw
+  for (size_t bytes = kSpaceBytes; bytes >= kRegionSize; bytes /= 2) {
+    void* raw = MapAnonymous(bytes + kSlabSize, PROT_NONE);
+    if (raw == nullptr) continue;
+    const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + kSlabSize - 1) & ~(uintptr_t{kSlabSize} - 1);
+    space_base_ = reinterpret_cast<char*>(aligned);
+    space_bytes_ = bytes;
+    return;
+  }
+}
 
 size_t JobArena::ClassOf(size_t size) {
   if (size <= 512) return size == 0 ? 0 : (size + 7) / 8 - 1;
@@ -77,18 +116,60 @@ JobArena::Slab* JobArena::SlabList::Pop() {
   return s;
 }
 
-JobArena::JobArena() = default;
+JobArena::JobArena() { std::call_once(space_once, ReserveSpace); }
 
 JobArena::~JobArena() {
   process_live_bytes.fetch_sub(published_bytes_, std::memory_order_relaxed);
+  Space& space = TheSpace();
   for (char* region : regions_) {
     ARENA_UNPOISON(region, kRegionSize);
-    munmap(region, kRegionSize);
+    // A fresh inaccessible mapping in its place drops the pages and the access.
+    mmap(region, kRegionSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    const std::lock_guard lock(space.mu);
+    space.free_regions.push_back(static_cast<uint32_t>((region - space_base_) / kRegionSize));
   }
 }
 
+void* JobArena::AllocateBig(size_t size) {
+  Space& space = TheSpace();
+  uint32_t index;
+  {
+    const std::lock_guard lock(space.mu);
+    if (!space.free_big.empty()) {
+      index = space.free_big.back();
+      space.free_big.pop_back();
+    } else {
+      if (big_chunks_ == nullptr || space.next_big == kMaxBigChunks) throw std::bad_alloc();
+      space.free_big.reserve(space.next_big + 1);  // so that FreeBig cannot throw
+      index = space.next_big++;
+    }
+  }
+  char* raw;
+  try {
+    raw = static_cast<char*>(::operator new(kBigPrefix + size));
+  } catch (...) {
+    const std::lock_guard lock(space.mu);
+    space.free_big.push_back(index);
+    throw;
+  }
+  std::memcpy(raw, &index, sizeof index);
+  big_chunks_[index] = raw + kBigPrefix;
+  return raw + kBigPrefix;
+}
+
+void JobArena::FreeBig(void* p) {
+  char* raw = static_cast<char*>(p) - kBigPrefix;
+  uint32_t index;
+  std::memcpy(&index, raw, sizeof index);
+  big_chunks_[index] = nullptr;
+  ::operator delete(raw);
+  Space& space = TheSpace();
+  const std::lock_guard lock(space.mu);
+  space.free_big.push_back(index);
+}
+
 void* JobArena::Allocate(size_t size) {
-  if (size > kMaxSmall) return ::operator new(size);
+  if (size > kMaxSmall) return AllocateBig(size);
   const size_t cls = ClassOf(size);
   Slab* s = partial_[cls].head;
   if (s == nullptr) s = NewSlab(cls);
@@ -113,7 +194,7 @@ void* JobArena::Allocate(size_t size) {
 
 void JobArena::Free(void* p, size_t size) {
   if (size > kMaxSmall) {
-    ::operator delete(p);
+    FreeBig(p);
     return;
   }
   Slab* s = SlabOf(p);
@@ -186,20 +267,29 @@ void JobArena::ReleaseIdleSlabs() {
 
 void JobArena::MapRegion() {
   // Free must not throw (it runs in destructors): cold_ gets room now for every slab
-  // there will be, and regions_ room before a mapping it could lose.
+  // there will be, and regions_ room before a region it could lose.
   constexpr size_t kSlabsPerRegion = kRegionSize / kSlabSize;
   regions_.reserve(regions_.size() + 1);
   cold_.reserve((regions_.size() + 1) * kSlabsPerRegion);
-  // Over-map by one slab to align the region to kSlabSize, then trim the ends.
-  const size_t len = kRegionSize + kSlabSize;
-  void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) throw std::bad_alloc();
-  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kSlabSize - 1) & ~(uintptr_t{kSlabSize} - 1);
-  if (aligned > start) munmap(raw, aligned - start);
-  const uintptr_t tail = start + len - (aligned + kRegionSize);
-  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + kRegionSize), tail);
-  char* region = reinterpret_cast<char*>(aligned);
+  Space& space = TheSpace();
+  uint32_t index;
+  {
+    const std::lock_guard lock(space.mu);
+    if (!space.free_regions.empty()) {
+      index = space.free_regions.back();
+      space.free_regions.pop_back();
+    } else {
+      if ((space.next_region + 1) * kRegionSize > space_bytes_) throw std::bad_alloc();
+      space.free_regions.reserve(space.next_region + 1);  // so that ~JobArena cannot throw
+      index = space.next_region++;
+    }
+  }
+  char* region = space_base_ + index * kRegionSize;
+  if (mprotect(region, kRegionSize, PROT_READ | PROT_WRITE) != 0) {
+    const std::lock_guard lock(space.mu);
+    space.free_regions.push_back(index);
+    throw std::bad_alloc();
+  }
   // Huge pages would make one touched job cost 2 MB of RSS and split on every discard.
   madvise(region, kRegionSize, MADV_NOHUGEPAGE);
   ARENA_POISON(region, kRegionSize);

@@ -7,15 +7,16 @@ namespace disque::engine {
 
 Job* JobQueue::top() const {
   if (run_.empty()) return heap_.top();
-  if (heap_.empty()) return run_.front();
-  return JobQueueOrder()(heap_.top(), run_.front()) ? heap_.top() : run_.front();
+  Job* head = JobAt(run_.front());
+  if (heap_.empty()) return head;
+  return JobQueueOrder()(heap_.top(), head) ? heap_.top() : head;
 }
 
 void JobQueue::Push(Job* job) {
-  if (run_.empty() || JobQueueOrder()(run_.back(), job)) {
+  if (run_.empty() || JobQueueOrder()(JobAt(run_.back()), job)) {
     if (run_.empty()) run_base_ = 0;
     job->queue_pos = RunPos(run_.size());
-    run_.push_back(job);
+    run_.push_back(HandleOf(job));
   } else {
     heap_.Push(job);
   }
@@ -34,7 +35,7 @@ void JobQueue::Erase(Job* job) {
     heap_.Erase(job);
     return;
   }
-  run_[RunIndex(job->queue_pos)] = nullptr;
+  run_[RunIndex(job->queue_pos)] = JobArena::kNoHandle;
   job->queue_pos = kNotInHeap;
   TrimRun();
   const size_t run_live = size_ - heap_.size();
@@ -42,27 +43,27 @@ void JobQueue::Erase(Job* job) {
 }
 
 void JobQueue::TrimRun() {
-  while (!run_.empty() && run_.front() == nullptr) {
+  while (!run_.empty() && run_.front() == JobArena::kNoHandle) {
     run_.pop_front();
     run_base_ = (run_base_ + 1) % kSeqModulus;
   }
-  while (!run_.empty() && run_.back() == nullptr) run_.pop_back();
+  while (!run_.empty() && run_.back() == JobArena::kNoHandle) run_.pop_back();
   if (run_.empty()) run_.shrink_to_fit();  // a drained queue gives its blocks back
 }
 
 void JobQueue::CompactRun() {
-  std::deque<Job*> live;
-  for (Job* job : run_) {
-    if (job != nullptr) live.push_back(job);
+  std::deque<JobHandle> live;
+  for (JobHandle h : run_) {
+    if (h != JobArena::kNoHandle) live.push_back(h);
   }
   run_.swap(live);
   run_base_ = 0;
-  for (size_t i = 0; i < run_.size(); ++i) run_[i]->queue_pos = RunPos(i);
+  for (size_t i = 0; i < run_.size(); ++i) JobAt(run_[i])->queue_pos = RunPos(i);
 }
 
 void JobQueue::Clear() {
-  for (Job* job : run_) {
-    if (job != nullptr) job->queue_pos = kNotInHeap;
+  for (JobHandle h : run_) {
+    if (h != JobArena::kNoHandle) JobAt(h)->queue_pos = kNotInHeap;
   }
   run_.clear();
   run_.shrink_to_fit();
@@ -80,11 +81,11 @@ void JobQueue::Smallest(size_t k, std::vector<const Job*>& out) const {
   if (!heap.empty()) frontier.push(0);
   auto run = run_.begin();
   for (size_t taken = 0; taken < k; ++taken) {
-    while (run != run_.end() && *run == nullptr) ++run;
+    while (run != run_.end() && *run == JobArena::kNoHandle) ++run;
     const bool have_run = run != run_.end();
     if (!have_run && frontier.empty()) break;
-    if (have_run && (frontier.empty() || JobQueueOrder()(*run, heap[frontier.top()]))) {
-      out.push_back(*run++);
+    if (have_run && (frontier.empty() || JobQueueOrder()(JobAt(*run), heap[frontier.top()]))) {
+      out.push_back(JobAt(*run++));
       continue;
     }
     const uint32_t i = frontier.top();
@@ -102,7 +103,7 @@ void JobQueue::Largest(size_t k, std::vector<const Job*>& out) const {
   // O(n log k) in the heap's size. QPEEK with a negative count is an inspection tool.
   std::vector<const Job*> candidates;
   for (auto it = run_.rbegin(); it != run_.rend() && candidates.size() < k; ++it) {
-    if (*it != nullptr) candidates.push_back(*it);
+    if (*it != JobArena::kNoHandle) candidates.push_back(JobAt(*it));
   }
   candidates.insert(candidates.end(), heap_.items().begin(), heap_.items().end());
   const size_t n = std::min(k, candidates.size());

@@ -639,13 +639,20 @@ TEST_F(EngineTest, WakeUpsWeeksAheadHappenOnTime) {
 }
 
 // Clock jumps of weeks either way: the earliest job still fires first, each when due.
+// Back by 60 days, both wake-ups lie past the schedule's key range (49.7 days from its
+// base, JobSchedule): they come early, never late, and an early one changes nothing.
 TEST_F(EngineTest, TheScheduleSurvivesClockJumpsOfWeeks) {
   constexpr int64_t kDay = 86'400'000;
   RunAt(kT0 + 30 * kDay);
   const std::string late = Add("q", 0, 0, 20);
   const std::string early = Add("q", 0, 0, 10);
+  EXPECT_EQ(engine_.NextWakeMs(), kT0 + 30 * kDay + 11000);
   RunAt(kT0 - 30 * kDay);  // back: both are far in the future now
   EXPECT_NE(engine_.Find(early), nullptr);
+  EXPECT_EQ(engine_.NextWakeMs(), kT0 - 30 * kDay + JobSchedule::kMaxKey);
+  RunAt(engine_.NextWakeMs());  // the early wake-up: both re-armed, on time now
+  EXPECT_NE(engine_.Find(early), nullptr);
+  EXPECT_NE(engine_.Find(late), nullptr);
   EXPECT_EQ(engine_.NextWakeMs(), kT0 + 30 * kDay + 11000);
   RunAt(kT0 + 30 * kDay + 11000);  // forward again, just past the first expiry
   EXPECT_EQ(engine_.Find(early), nullptr);

@@ -151,6 +151,21 @@ TEST(JobArenaTest, HotSlabsGoColdAfterACronPeriodWithoutUse) {
   for (void* c : chunks) arena.Free(c, 512);
 }
 
+
+// An arena's regions go back to the process's job space when it is destroyed: more
+// arenas than the space has regions, one after another, each taking a region.
+TEST(JobArenaTest, RegionsOfADestroyedArenaAreReused) {
+  const size_t regions = JobArena::kSpaceBytes / JobArena::kRegionSize;
+  for (size_t i = 0; i < regions + 4; ++i) {
+    JobArena arena;
+    void* p = arena.Allocate(100);
+    std::memset(p, 1, 100);
+    ASSERT_EQ(JobArena::At(JobArena::HandleOf(p)), p) << i;
+    ASSERT_EQ(arena.slab_bytes(), JobArena::kSlabSize);
+    arena.Free(p, 100);
+  }
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 // Free chunks are poisoned, so AddressSanitizer still catches a job used after it went.
 TEST(JobArenaDeathTest, AReadOfAFreedChunkIsReported) {

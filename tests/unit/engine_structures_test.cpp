@@ -414,5 +414,141 @@ TEST(NodeSetTest, InlineFieldsHoldTwentyBitsAndErasureKeepsTheOrder) {
   EXPECT_EQ(Members(set), (std::vector<uint32_t>{3}));
 }
 
+
+// ------------------------------------------------------------------ JobSchedule
+
+// Wake-up times spread over ten days, the schedule rebased forward in steps (some keys
+// fall behind the base) and once backward: every job keeps its time, or the base when
+// that time is behind it, and the jobs pop in time order.
+TEST(JobScheduleTest, KeepsEveryTimeAcrossRebases) {
+  constexpr int64_t kBase = 1767225600000;
+  constexpr int64_t kDay = int64_t{24} * 3600 * 1000;
+  TestJobs jobs;
+  JobSchedule schedule(kBase);
+  std::vector<std::pair<Job*, int64_t>> wakes;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    Job* job = jobs.Make(i);
+    const int64_t wake = kBase + static_cast<int64_t>(Mix(i) % (10 * kDay));
+    EXPECT_TRUE(schedule.Set(*job, wake));
+    wakes.emplace_back(job, wake);
+  }
+  EXPECT_FALSE(schedule.Set(*wakes[7].first, wakes[7].second));  // the same key: no change
+  int64_t base = kBase;
+  for (int64_t to : {kBase + kDay / 2, kBase + 2 * kDay + 12345, kBase + kDay, kBase + 3 * kDay}) {
+    EXPECT_EQ(schedule.NeedsRebase(to), to < base || to - base > JobSchedule::kRebaseAfterMs);
+    schedule.Rebase(to);
+    // Backward, the keys keep times from before: only a forward move loses what it passes.
+    base = std::max(base, to);
+    for (const auto& [job, wake] : wakes) {
+      ASSERT_EQ(schedule.WakeOf(job), std::max(wake, base)) << to;
+    }
+    base = to;
+  }
+  int64_t last = INT64_MIN;
+  while (!schedule.empty()) {
+    const int64_t wake = schedule.top_wake_ms();
+    EXPECT_GE(wake, last);
+    last = wake;
+    schedule.Erase(schedule.top());
+  }
+}
+
+// A time more than kMaxKey ms after the base is clamped: the job wakes early, never
+// late, and the clamped time survives a rebase (it is not pushed further out).
+TEST(JobScheduleTest, AFarTimeIsClampedToTheKeyRange) {
+  constexpr int64_t kBase = 1767225600000;
+  TestJobs jobs;
+  JobSchedule schedule(kBase);
+  Job* far = jobs.Make(1);
+  Job* near = jobs.Make(2);
+  schedule.Set(*far, kBase + 100 * JobSchedule::kMaxKey);
+  schedule.Set(*near, kBase + 1000);
+  EXPECT_EQ(schedule.WakeOf(far), kBase + JobSchedule::kMaxKey);
+  EXPECT_EQ(schedule.top(), near);
+  schedule.Rebase(kBase + JobSchedule::kRebaseAfterMs);
+  EXPECT_EQ(schedule.WakeOf(far), kBase + JobSchedule::kMaxKey);
+  EXPECT_EQ(schedule.WakeOf(near), kBase + JobSchedule::kRebaseAfterMs);
+  // Behind the base: due at the base.
+  schedule.Set(*near, kBase);
+  EXPECT_EQ(schedule.WakeOf(near), kBase + JobSchedule::kRebaseAfterMs);
+  schedule.Clear();
+  EXPECT_FALSE(JobSchedule::Contains(far));
+}
+
+// Handles name chunks both ways, small (in the job space) and big (through the table).
+TEST(JobHandleTest, NamesEveryLiveJob) {
+  TestJobs jobs;
+  JobArena arena;
+  std::vector<Job*> live;
+  for (uint64_t i = 0; i < 1000; ++i) live.push_back(jobs.Make(i));
+  Job* big = Job::Create(arena, "q", std::string(JobArena::kMaxSmall + 100, 'b'));
+  Job* big2 = Job::Create(arena, "q", std::string(3 * JobArena::kMaxSmall, 'c'));
+  live.push_back(big);
+  live.push_back(big2);
+  std::set<JobHandle> seen;
+  for (Job* job : live) {
+    const JobHandle h = HandleOf(job);
+    EXPECT_NE(h, JobArena::kNoHandle);
+    EXPECT_EQ(JobAt(h), job);
+    seen.insert(h);
+  }
+  EXPECT_EQ(seen.size(), live.size());
+  EXPECT_NE(HandleOf(big) & JobArena::kBigHandle, 0u);
+  EXPECT_EQ(HandleOf(live[0]) & JobArena::kBigHandle, 0u);
+  Job::Destroy(arena, big);
+  // A freed big job's table entry is reused; the live one keeps its own.
+  Job* big3 = Job::Create(arena, "q", std::string(JobArena::kMaxSmall + 1, 'd'));
+  EXPECT_EQ(JobAt(HandleOf(big3)), big3);
+  EXPECT_EQ(JobAt(HandleOf(big2)), big2);
+  EXPECT_EQ(JobAt(HandleOf(big2))->body().size(), 3 * JobArena::kMaxSmall);
+  Job::Destroy(arena, big2);
+  Job::Destroy(arena, big3);
+}
+
+// The job index's storage: 32-bit handles in 6-byte slots, tags and displacements
+// above them. Random inserts and erasures with many equal hashes (long probe runs,
+// equal tags), checked against a set: lookups, ForEach and a full scan.
+struct SharedHash {
+  static uint64_t Hash(const Job& job) { return Mix(job.ctime % 5000); }
+};
+using JobTable = PointerTable<Job, SharedHash, JobHandleSlots>;
+
+TEST(JobHandleTest, AnIndexOfHandlesMatchesASet) {
+  TestJobs jobs;
+  JobTable table;
+  std::set<Job*> model;
+  std::vector<Job*> all;
+  uint64_t r = 11;
+  auto next = [&r] { return r = Mix(r); };
+  auto find = [&table](Job* job) {
+    return table.Find(SharedHash::Hash(*job), [job](const Job& j) { return &j == job; });
+  };
+  for (int step = 0; step < 40000; ++step) {
+    if (model.empty() || next() % 100 < 60) {
+      Job* job = jobs.Make(static_cast<uint64_t>(step));
+      table.Insert(job);
+      model.insert(job);
+      all.push_back(job);
+    } else {
+      Job* victim = all[next() % all.size()];
+      EXPECT_EQ(table.Erase(victim), model.erase(victim) == 1) << step;
+    }
+    Job* probe = all[next() % all.size()];
+    ASSERT_EQ(find(probe), model.count(probe) ? probe : nullptr) << step;
+    if (step % 5000 == 4999) {
+      std::set<Job*> seen;
+      table.ForEach([&seen](Job* job) { seen.insert(job); });
+      EXPECT_EQ(seen, model);
+      std::vector<Job*> scanned;
+      for (uint64_t cursor = 0; cursor != JobTable::kScanEnd;) {
+        cursor = table.ScanBucket(cursor, [&scanned](Job* job) { scanned.push_back(job); });
+      }
+      EXPECT_EQ(scanned.size(), model.size());
+      EXPECT_EQ(std::set<Job*>(scanned.begin(), scanned.end()), model);
+    }
+  }
+  EXPECT_EQ(table.size(), model.size());
+}
+
 }  // namespace
 }  // namespace disque::engine

@@ -396,7 +396,7 @@ class Engine {
   // Every job's memory. Declared before everything that points at jobs; the destructor
   // frees the jobs before the members go.
   JobArena arena_;
-  PointerTable<Job, JobHashTraits> jobs_;
+  PointerTable<Job, JobHashTraits, JobHandleSlots> jobs_;
   PointerTable<Queue, QueueHashTraits> queues_;
   // The queue FindQueue returned last (or nullptr): commands name the same queue over
   // and over (an ADDJOB looks its queue up twice, a GETJOB once per call), and comparing

@@ -104,6 +104,13 @@ class IndexedHeap {
     Fix(i);
   }
 
+  // Rewrites every slot with `f`, which must be monotone (Before(a, b) implies
+  // !Before(f(b), f(a))) and keep each slot's element: the order holds without a sift.
+  template <typename F>
+  void RemapMonotone(F&& f) {
+    for (Slot& slot : slots_) slot = f(slot);
+  }
+
   void Clear() {
     for (const Slot& slot : slots_) Order::Item(slot)->*Pos = kNotInHeap;
     slots_.clear();

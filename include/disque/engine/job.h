@@ -186,7 +186,100 @@ struct JobQueueOrder {
 };
 
 using JobQueueHeap = IndexedHeap<Job, &Job::queue_pos, ByElement<Job, JobQueueOrder>>;
-// Keyed by wake-up time, unix ms: when the scheduler must look at the job next.
-using JobSchedule = IndexedHeap<Job, &Job::timer_pos, ByKey<Job>>;
+
+inline Job* JobAt(JobHandle h) { return static_cast<Job*>(JobArena::At(h)); }
+inline JobHandle HandleOf(const Job* job) { return JobArena::HandleOf(job); }
+
+// The ID index's storage (PointerTable): a job's handle in a 6-byte slot.
+struct JobHandleSlots {
+  static constexpr int kRefBits = 32;
+  static constexpr size_t kBytes = 6;
+  static uint64_t Ref(const Job* job) { return HandleOf(job); }
+  template <typename T>
+  static T* Item(uint64_t ref) { return JobAt(static_cast<JobHandle>(ref)); }
+};
+
+// One shard's jobs by wake-up time (unix ms): when the scheduler must look at each next.
+// Every job is in it (every job at least expires).
+//
+// A slot is 8 bytes, {key, job handle}: the key is the wake-up time in ms after base_ms_,
+// clamped to [0, kMaxKey], so a heap of a million jobs takes 8 MB instead of 16 (two
+// 8-byte words, docs/benchmarks.md item 20). What the clamp does:
+// - a wake-up time before base_ms_ becomes base_ms_: it is due as soon as the clock
+//   reaches base_ms_, and Rebase keeps base_ms_ at or before now;
+// - one more than kMaxKey ms (49.7 days) after base_ms_ becomes that: the job is woken
+//   early and the scheduler arms it again (ProcessTimers re-arms every job it looks at).
+// Rebase(now) moves base_ms_ to now and shifts every key by the difference (saturating),
+// a monotone map, so the heap order holds without a sift; ProcessTimers calls it when
+// the clock is behind base_ms_ or more than kRebaseAfterMs ahead of it (once a day: an
+// O(n) pass, a few ms at a million jobs). A rebase keeps each key's time, so a job
+// clamped high is woken no sooner than kMaxKey - kRebaseAfterMs (48.7 days) after it was
+// armed, and each such early wake-up costs one re-arm.
+class JobSchedule {
+ public:
+  static constexpr int64_t kMaxKey = UINT32_MAX;
+  static constexpr int64_t kRebaseAfterMs = int64_t{24} * 3600 * 1000;
+
+  explicit JobSchedule(int64_t base_ms = 0) : base_ms_(base_ms) {}
+
+  bool empty() const { return heap_.empty(); }
+  size_t size() const { return heap_.size(); }
+  static bool Contains(const Job* job) { return Heap::Contains(job); }
+  // The job due first and its wake-up time. Require !empty().
+  Job* top() const { return heap_.top(); }
+  int64_t top_wake_ms() const { return Decode(heap_.top_slot().key); }
+  // The wake-up time of a job in the schedule (after the clamp above).
+  int64_t WakeOf(const Job* job) const { return Decode(heap_.SlotOf(job).key); }
+  // Starts loading a scheduled job's slot (see Engine::Prefetch).
+  void Prefetch(const Job* job) const { heap_.Prefetch(job); }
+
+  // Schedules the job at `wake_ms` (it may already be in the schedule). Returns false
+  // when nothing changed: its key was already that one.
+  bool Set(Job& job, int64_t wake_ms) {
+    const Slot slot{Encode(wake_ms), HandleOf(&job)};
+    if (!Contains(&job)) {
+      heap_.Push(slot);
+    } else if (heap_.SlotOf(&job).key != slot.key) {
+      heap_.Update(slot);
+    } else {
+      return false;
+    }
+    return true;
+  }
+  void Erase(Job* job) { heap_.Erase(job); }
+  void Clear() { heap_.Clear(); }
+
+  int64_t base_ms() const { return base_ms_; }
+  bool NeedsRebase(int64_t now_ms) const { return now_ms < base_ms_ || now_ms - base_ms_ > kRebaseAfterMs; }
+  void Rebase(int64_t now_ms) {
+    const int64_t shift = now_ms - base_ms_;
+    heap_.RemapMonotone([shift](Slot slot) {
+      slot.key = static_cast<uint32_t>(std::clamp(int64_t{slot.key} - shift, int64_t{0}, kMaxKey));
+      return slot;
+    });
+    base_ms_ = now_ms;
+  }
+
+ private:
+  struct Order {
+    struct Slot {
+      uint32_t key;  // wake-up time - base_ms_, clamped
+      JobHandle job;
+    };
+    static Job* Item(const Slot& slot) { return JobAt(slot.job); }
+    static bool Before(const Slot& a, const Slot& b) { return a.key < b.key; }
+  };
+  using Heap = IndexedHeap<Job, &Job::timer_pos, Order>;
+  using Slot = Order::Slot;
+  static_assert(sizeof(Slot) == 8);
+
+  uint32_t Encode(int64_t wake_ms) const {
+    return static_cast<uint32_t>(std::clamp(wake_ms - base_ms_, int64_t{0}, kMaxKey));
+  }
+  int64_t Decode(uint32_t key) const { return base_ms_ + key; }
+
+  Heap heap_;
+  int64_t base_ms_;  // wake-up time of key 0
+};
 
 }  // namespace disque::engine

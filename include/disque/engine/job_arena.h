@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace disque::engine {
@@ -24,8 +25,22 @@ namespace disque::engine {
 // - A slab is kSlabSize bytes, aligned to kSlabSize, holding chunks of one class after
 //   its header, so the slab of a chunk is its address rounded down: Free needs no
 //   lookup and chunks carry nothing but the job.
-// - Regions of kRegionSize are mapped (MAP_NORESERVE: only touched pages count) and
-//   carved into slabs in address order. They are never unmapped; their pages are.
+// - Regions of kRegionSize come from the process's job space (below), are made
+//   writable (only touched pages count) and carved into slabs in address order. An
+//   arena keeps its regions until it is destroyed; their pages go back earlier.
+//
+// Job handles: every chunk has a 32-bit name, its handle, so that the structures that
+// list every job (the schedule, a queue's run) hold 4 bytes per job instead of an
+// 8-byte pointer (docs/benchmarks.md, item 20). The process reserves one range of
+// address space for every arena's regions (kSpaceBytes, PROT_NONE until a region is
+// handed out), so a small chunk's handle is its offset in that range divided by 8 and
+// decoding it is a shift and an add. A chunk above kMaxSmall comes from operator new
+// with 8 bytes in front holding its index in a process-wide table of big chunks; its
+// handle is kBigHandle | that index. Handle 0 is never a chunk (offset 0 is a slab
+// header): kNoHandle.
+// Limits: kSpaceBytes (16 GB, or less when the system refuses the reservation) of
+// small chunks and kMaxBigChunks big ones per process; past them Allocate throws
+// std::bad_alloc, as when memory runs out.
 //
 // Slab states (Slab::state):
 // - kPartial: has live chunks and room; on its class's list, where allocation looks.
@@ -41,8 +56,14 @@ namespace disque::engine {
 //
 // Under AddressSanitizer free chunks and unused slab space are poisoned, so a use after
 // free of a job is still reported.
+using JobHandle = uint32_t;
+
 class JobArena {
  public:
+  static constexpr JobHandle kNoHandle = 0;
+  static constexpr JobHandle kBigHandle = 0x8000'0000;
+  static constexpr size_t kSpaceBytes = size_t{8} << 31;  // 2^31 handles of 8 bytes
+  static constexpr size_t kMaxBigChunks = size_t{1} << 22;
   static constexpr size_t kSlabSize = size_t{64} << 10;
   static constexpr size_t kRegionSize = size_t{64} << 20;
   static constexpr size_t kMaxSmall = 8192;
@@ -58,6 +79,19 @@ class JobArena {
   void* Allocate(size_t size);
   // `size` must be the one given to Allocate.
   void Free(void* p, size_t size);
+
+  // The handle of a chunk Allocate returned and that is not freed, and back.
+  static JobHandle HandleOf(const void* p) {
+    const auto offset = static_cast<size_t>(static_cast<const char*>(p) - space_base_);
+    if (offset < space_bytes_) [[likely]] return static_cast<JobHandle>(offset >> 3);
+    uint32_t index;
+    std::memcpy(&index, static_cast<const char*>(p) - kBigPrefix, sizeof index);
+    return kBigHandle | index;
+  }
+  static void* At(JobHandle h) {
+    if (!(h & kBigHandle)) [[likely]] return space_base_ + (size_t{h} << 3);
+    return big_chunks_[h & ~kBigHandle];
+  }
 
   // Gives back the pages of the hot slabs that stayed unused since the last call (the
   // engine's cron calls it), so an idle server keeps none.
@@ -104,8 +138,12 @@ class JobArena {
   };
 
   static constexpr uint32_t kFirstChunk = 64;  // the header, rounded to a cache line
+  static constexpr size_t kBigPrefix = 8;      // a big chunk's table index, 8-aligned
   static_assert(sizeof(Slab) <= kFirstChunk);
 
+  static void ReserveSpace();
+  void* AllocateBig(size_t size);
+  void FreeBig(void* p);
   Slab* NewSlab(size_t cls);
   void ReleaseSlab(Slab* s);
   void MakeCold(Slab* s);
@@ -118,7 +156,13 @@ class JobArena {
   SlabList hot_;
   size_t hot_low_water_ = 0;     // fewest hot slabs since the last ReleaseIdleSlabs
   std::vector<Slab*> cold_;
-  std::vector<char*> regions_;   // mapped regions (kRegionSize each, kSlabSize-aligned)
+  // The job space, set once by the first arena of the process; big_chunks_[i] is the
+  // big chunk whose prefix holds i (written only by the arena that owns it).
+  static inline char* space_base_ = nullptr;
+  static inline size_t space_bytes_ = 0;
+  static inline void** big_chunks_ = nullptr;
+
+  std::vector<char*> regions_;   // this arena's regions of the job space
   char* carve_ = nullptr;        // next never-used slab of the last region
   char* carve_end_ = nullptr;
   size_t slabs_in_use_ = 0;      // kPartial + kFull

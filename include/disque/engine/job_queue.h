@@ -20,7 +20,7 @@ namespace disque::engine {
 //
 // Positions (Job::queue_pos): a heap position (< 2^31), or kRunBit | the job's sequence
 // number in the run, or kNotInHeap when the job is in neither. A job erased from the
-// middle of the run leaves a null slot; nulls at either end are dropped at once, and the
+// middle of the run leaves a null slot (kNoHandle); nulls at either end are dropped at once, and the
 // run is compacted when nulls outnumber jobs (each job's sequence number is rewritten).
 //
 // Invariants: the run's live jobs are in strictly increasing queue order; run_.front()
@@ -58,7 +58,9 @@ class JobQueue {
   void TrimRun();
   void CompactRun();
 
-  std::deque<Job*> run_;   // in queue order; nullptr = erased from the middle
+  // In queue order, as job handles (4 bytes a job, not 8: docs/benchmarks.md item 20);
+  // kNoHandle = erased from the middle.
+  std::deque<JobHandle> run_;
   uint32_t run_base_ = 0;  // sequence number of run_.front()
   JobQueueHeap heap_;      // jobs that came out of order
   size_t size_ = 0;

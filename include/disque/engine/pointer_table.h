@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace disque::engine {
@@ -27,7 +28,8 @@ __extension__ typedef unsigned __int128 Uint128;
 // without gaps or overlaps whatever resizes happen in between, so an element present
 // for the whole iteration is reported exactly once.
 //
-// Each slot holds the pointer in its low 48 bits, then the element's displacement (how
+// Each slot holds a reference to the element in its low bits (Storage::kRefBits: a
+// pointer's low 48 bits, or a 32-bit job handle), then the element's displacement (how
 // far past its home slot it sits, 8 bits, 255 meaning 255 or more), then 8 bits of its
 // hash (the low bits, which the home slot does not use) on top. Both exist so that the
 // jobs, which at a million are cache misses, are not read needlessly:
@@ -37,16 +39,60 @@ __extension__ typedef unsigned __int128 Uint128;
 // - An erase's backward shift decides from the displacements which later elements move
 //   into the hole; reading each one's hash to find its home was 9 % of the consume
 //   benchmark's CPU time. A saturated displacement is computed from the hash instead.
-// Linux gives user-space pointers below 2^47 on x86-64 and AArch64; a pointer that does
-// not fit turns tags and displacements off for good (`tagged_`), which costs speed, not
-// correctness.
-template <typename T, typename Traits>
+// Linux gives user-space pointers below 2^47 on x86-64 and AArch64; a reference that
+// does not fit turns tags and displacements off for good (`tagged_`), which costs
+// speed, not correctness (handles always fit).
+//
+// Storage: how a slot names its element and how wide it is.
+// - PointerSlots: any element; 8-byte slots holding the pointer.
+// - JobHandleSlots (job.h): jobs of a JobArena; 6-byte slots holding the job's 32-bit
+//   handle, so the index of a million jobs takes 8.1 MB instead of 10.8
+//   (docs/benchmarks.md item 20). A 6-byte slot is read with one unaligned 8-byte load
+//   (the array has 8 bytes of padding at its end) and written with a 6-byte copy.
+struct PointerSlots {
+  static constexpr int kRefBits = 48;
+  static constexpr size_t kBytes = 8;
+  template <typename T>
+  static uint64_t Ref(const T* item) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(item)); }
+  template <typename T>
+  static T* Item(uint64_t ref) { return reinterpret_cast<T*>(static_cast<uintptr_t>(ref)); }
+};
+
+// An array of n slots of kBytes (6 or 8) bytes, zero-filled; slot values are below
+// 2^(8 * kBytes).
+template <size_t kBytes>
+class SlotArray {
+ public:
+  static_assert(kBytes == 6 || kBytes == 8);
+  explicit SlotArray(size_t n = 0) : n_(n), bytes_(n * kBytes + kPadding, 0) {}
+
+  size_t size() const { return n_; }
+  uint64_t operator[](size_t i) const {
+    uint64_t v;
+    std::memcpy(&v, bytes_.data() + i * kBytes, sizeof v);
+    return kBytes == 8 ? v : v & kMask;
+  }
+  void Set(size_t i, uint64_t v) { std::memcpy(bytes_.data() + i * kBytes, &v, kBytes); }
+  const void* Address(size_t i) const { return bytes_.data() + i * kBytes; }
+  void swap(SlotArray& other) noexcept {
+    std::swap(n_, other.n_);
+    bytes_.swap(other.bytes_);
+  }
+
+ private:
+  static constexpr size_t kPadding = kBytes == 8 ? 0 : 8 - kBytes;
+  static constexpr uint64_t kMask = (uint64_t{1} << (8 * (kBytes % 8))) - 1;
+  size_t n_;
+  std::vector<unsigned char> bytes_;
+};
+
+template <typename T, typename Traits, typename Storage = PointerSlots>
 class PointerTable {
  public:
   static constexpr int kKeyBits = 54;
   static constexpr uint64_t kScanEnd = uint64_t{1} << kKeyBits;
 
-  PointerTable() : slots_(kMinSlots, 0) {}
+  PointerTable() : slots_(kMinSlots) {}
 
   size_t size() const { return size_; }
   size_t capacity() const { return slots_.size(); }
@@ -67,7 +113,7 @@ class PointerTable {
   // hash, then Candidate for each, which reads the home slot and returns the first
   // element of the probe run whose tag matches (most likely the one Find would return;
   // nullptr if none).
-  void PrefetchHome(uint64_t hash) const { __builtin_prefetch(&slots_[Home(hash)]); }
+  void PrefetchHome(uint64_t hash) const { __builtin_prefetch(slots_.Address(Home(hash))); }
   T* Candidate(uint64_t hash) const {
     const uint64_t tag = Tag(hash);
     for (size_t i = Home(hash);; i = Next(i)) {
@@ -80,7 +126,7 @@ class PointerTable {
   // The caller guarantees `item` is not in the table.
   void Insert(T* item) {
     if ((size_ + 1) * 4 > slots_.size() * 3) Resize(slots_.size() + slots_.size() / 2);
-    if (tagged_ && (reinterpret_cast<uintptr_t>(item) & kTagMask) != 0) DropTags();
+    if (tagged_ && (Storage::Ref(item) & kTagMask) != 0) DropTags();
     Place(item);
     ++size_;
   }
@@ -102,11 +148,11 @@ class PointerTable {
       const size_t displacement = DisplacementOf(next, j);
       const size_t gap = Distance(i, j);
       if (displacement >= gap) {
-        slots_[i] = WithDisplacement(next, displacement - gap);
+        slots_.Set(i, WithDisplacement(next, displacement - gap));
         i = j;
       }
     }
-    slots_[i] = 0;
+    slots_.Set(i, 0);
     --size_;
     if (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) Resize(std::max(kMinSlots, slots_.size() / 2));
     return true;
@@ -122,7 +168,8 @@ class PointerTable {
 
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    for (const uint64_t slot : slots_) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const uint64_t slot = slots_[i];
       if (slot != 0) fn(Pointer(slot));
     }
   }
@@ -147,16 +194,18 @@ class PointerTable {
   }
 
   void Clear() {
-    slots_.assign(kMinSlots, 0);
+    Slots(kMinSlots).swap(slots_);
     size_ = 0;
   }
 
  private:
   static constexpr size_t kMinSlots = 16;
-  static constexpr int kTagShift = 48;
+  using Slots = SlotArray<Storage::kBytes>;
+  static constexpr int kTagShift = Storage::kRefBits;
   static constexpr uint64_t kTagMask = ~uint64_t{0} << kTagShift;  // displacement and hash tag
-  static constexpr int kHashTagShift = 56;
+  static constexpr int kHashTagShift = kTagShift + 8;
   static constexpr uint64_t kHashTagMask = ~uint64_t{0} << kHashTagShift;
+  static_assert(kHashTagShift + 8 == 8 * Storage::kBytes, "the tag takes a slot's top 8 bits");
   static constexpr uint64_t kDisplacementMask = kTagMask & ~kHashTagMask;
   static constexpr size_t kMaxDisplacement = 255;  // stored as is; 255 = look it up
 
@@ -170,7 +219,7 @@ class PointerTable {
   // Steps from slot `from` forward to slot `to`, wrapping around the end.
   size_t Distance(size_t from, size_t to) const { return to >= from ? to - from : to + slots_.size() - from; }
   // The low 8 bits of the hash, in the slot's top 8 bits.
-  static uint64_t Tag(uint64_t hash) { return hash << kHashTagShift; }
+  static uint64_t Tag(uint64_t hash) { return (hash & 0xFF) << kHashTagShift; }
   static uint64_t Displacement(size_t d) { return uint64_t{std::min(d, kMaxDisplacement)} << kTagShift; }
   // How far the element in `slot`, at position `pos`, sits past its home slot.
   size_t DisplacementOf(uint64_t slot, size_t pos) const {
@@ -184,7 +233,7 @@ class PointerTable {
     return tagged_ ? (slot & ~kDisplacementMask) | Displacement(d) : slot;
   }
   T* Pointer(uint64_t slot) const {
-    return reinterpret_cast<T*>(static_cast<uintptr_t>(tagged_ ? slot & ~kTagMask : slot));
+    return Storage::template Item<T>(tagged_ ? slot & ~kTagMask : slot);
   }
 
   void Place(T* item) {
@@ -192,8 +241,8 @@ class PointerTable {
     size_t i = Home(hash);
     size_t displacement = 0;
     for (; slots_[i] != 0; i = Next(i)) ++displacement;
-    const auto bits = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(item));
-    slots_[i] = tagged_ ? bits | Tag(hash) | Displacement(displacement) : bits;
+    const uint64_t ref = Storage::Ref(item);
+    slots_.Set(i, tagged_ ? ref | Tag(hash) | Displacement(displacement) : ref);
   }
 
   // Rehashes every element at once. Placing one reads the element (for its hash) and
@@ -204,7 +253,7 @@ class PointerTable {
   // (structures_bench BM_IdIndexFill) 160-230 ms before, 105-140 after.
   void Resize(size_t slots) {
     static constexpr size_t kFetchItem = 16, kFetchHome = 8;
-    std::vector<uint64_t> old(slots, 0);
+    Slots old(slots);
     old.swap(slots_);
     const size_t n = old.size();
     for (size_t i = 0; i < n; ++i) {
@@ -218,12 +267,12 @@ class PointerTable {
 
   // Every slot so far was stored tagged; from now on slots hold bare pointers.
   void DropTags() {
-    for (uint64_t& slot : slots_) slot &= ~kTagMask;
+    for (size_t i = 0; i < slots_.size(); ++i) slots_.Set(i, slots_[i] & ~kTagMask);
     tagged_ = false;
   }
 
   // Slots: 0 = empty, otherwise hash tag | displacement | pointer (see the class comment).
-  std::vector<uint64_t> slots_;
+  Slots slots_;
   bool tagged_ = true;  // false once a pointer used the top 16 bits: slots then hold bare pointers
   size_t size_ = 0;
 };
