@@ -86,7 +86,7 @@ asio::awaitable<Client::InputState> Client::ProcessInput() {
       case resp::RequestParser::Result::kRequest:
         // The argument views point into the input buffer, which is not touched until
         // Consume(): Execute may suspend, but this session does not read meanwhile.
-        if (!parser_.args().empty()) co_await Execute(parser_.args());
+        if (!parser_.args().empty() && !ExecuteNow(parser_.args())) co_await Execute(parser_.args());
         conn_.Consume(parser_.consumed());
         break;
     }
@@ -95,8 +95,6 @@ asio::awaitable<Client::InputState> Client::ProcessInput() {
 }
 
 asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args) {
-  std::string& out = conn_.output();
-
   // CLIENT PAUSE: hold every command until the pause ends. Waits in slices so that a
   // pause extended meanwhile is honoured and a client closed meanwhile (CLIENT KILL,
   // shutdown) never runs its command.
@@ -113,14 +111,38 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (conn_.closed()) co_return;
+  BeginRequest();
+  co_await Dispatch(args);
+  EndRequest();
+}
 
-  reply_start_ = out.size();
+bool Client::ExecuteNow(const std::vector<std::string_view>& args) {
+  if (shard_.paused_until_ms() != 0) return false;
+  if (conn_.closed()) return true;  // as Execute: a closed client's request never runs
+  Server& server = shard_.server();
+  const Command* cmd = server.commands().Lookup(args[0]);
+  MemoryRoom memory = MemoryRoom::kRoom;
+  if (cmd != nullptr) {
+    if (cmd->sync == nullptr) return false;
+    if (cmd->flags & kDenyOom) memory = server.MemoryRoomNow(shard_.config());
+    if (memory == MemoryRoom::kEvict) return false;
+  }
+  BeginRequest();
+  if (Admit(args, cmd, memory) == Admission::kRun) RunSync(*cmd, args);
+  EndRequest();
+  return true;
+}
+
+void Client::BeginRequest() {
+  reply_start_ = conn_.output().size();
   skip_current_ = skip_next_;
   skip_next_ = false;
-  co_await Dispatch(args);
+}
 
+void Client::EndRequest() {
   // CLIENT REPLY OFF drops every reply, errors and its own +OK included; SKIP drops its
   // own reply and the next request's, whatever that request turns out to be.
+  std::string& out = conn_.output();
   if (reply_mode_ == ReplyMode::kOff || skip_current_) out.resize(reply_start_);
   if (reply_mode_ == ReplyMode::kSkipNext) {
     out.resize(reply_start_);
@@ -177,76 +199,111 @@ void Client::set_reply_mode(ReplyMode mode) {
 
 asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args) {
   Server& server = shard_.server();
-  std::string& out = conn_.output();
-  resp::ReplyWriter writer(out);
+  const Command* cmd = server.commands().Lookup(args[0]);
+  const MemoryRoom memory =
+      cmd != nullptr && (cmd->flags & kDenyOom) ? server.MemoryRoomNow(shard_.config()) : MemoryRoom::kRoom;
+  Admission admission = Admit(args, cmd, memory);
+  if (admission == Admission::kEvict) {
+    const bool room = co_await server.FreeMemoryIfNeeded(shard_);
+    admission = Admit(args, cmd, room ? MemoryRoom::kRoom : MemoryRoom::kNoRoom);
+  }
+  if (admission != Admission::kRun) co_return;
+  if (cmd->sync != nullptr) {
+    RunSync(*cmd, args);
+    co_return;
+  }
+  last_command_ = cmd->name.data();  // table names are static and NUL-terminated
+  const auto start = std::chrono::steady_clock::now();
+  resp::ReplyWriter writer(conn_.output());
+  CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
+  try {
+    co_await cmd->async(ctx);
+  } catch (const std::exception& e) {
+    HandlerFailed(*cmd, e);
+  }
+  Account(*cmd, ctx.args, start);
+}
+
+Client::Admission Client::Admit(const std::vector<std::string_view>& args, const Command* cmd, MemoryRoom memory) {
+  Server& server = shard_.server();
+  resp::ReplyWriter writer(conn_.output());
 
   // QUIT is handled before lookup and needs no AUTH (PROTOCOL.md 1.1).
   if (EqualsIgnoreCase(args[0], "quit")) {
     writer.Status(replies::kOk);
     CloseAfterReply();
-    co_return;
+    return Admission::kReplied;
   }
-  const Command* cmd = server.commands().Lookup(args[0]);
   if (cmd == nullptr) {
     std::string text(replies::kUnknownCommandPrefix);
     text.append(args[0]).append("'");
     writer.Error(text);
-    co_return;
+    return Admission::kReplied;
   }
   const auto argc = static_cast<int>(args.size());
   if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
     std::string text(replies::kWrongArityPrefix);
     text.append(cmd->name).append("' command");
     writer.Error(text);
-    co_return;
+    return Admission::kReplied;
   }
   if (!authenticated_ && !shard_.config().requirepass.empty() && cmd->name != "auth") {
     writer.Error(replies::kNoAuth);
-    co_return;
+    return Admission::kReplied;
   }
 
   // Memory (PROTOCOL.md 1.2 step 4 and 5): above 95 % of maxmemory, commands that add
   // data first try to evict; if that cannot bring usage down they are refused.
   if (cmd->flags & kDenyOom) {
-    const bool room = co_await server.FreeMemoryIfNeeded(shard_);
-    if (!room) {
+    if (memory == MemoryRoom::kEvict) return Admission::kEvict;
+    if (memory == MemoryRoom::kNoRoom) {
       writer.Error(replies::kOom);
-      co_return;
+      return Admission::kReplied;
     }
   }
   // Step 5: the AOF cannot be written; step 6: it is still being loaded.
   if (const int err = server.persistence().write_error(); err != 0 && ((cmd->flags & kWrite) || cmd->name == "ping")) {
     writer.Error(std::string(replies::kMisconfPrefix) + std::strerror(err));
-    co_return;
+    return Admission::kReplied;
   }
   if (server.loading() && !(cmd->flags & kLoading)) {
     writer.Error(replies::kLoading);
-    co_return;
+    return Admission::kReplied;
   }
+  return Admission::kRun;
+}
 
-  last_command_ = cmd->name.data();  // table names are static and NUL-terminated
+void Client::RunSync(const Command& cmd, const std::vector<std::string_view>& args) {
+  last_command_ = cmd.name.data();  // table names are static and NUL-terminated
   const auto start = std::chrono::steady_clock::now();
-  CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
+  resp::ReplyWriter writer(conn_.output());
+  CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
   try {
-    if (cmd->sync != nullptr) {
-      cmd->sync(ctx);
-    } else {
-      co_await cmd->async(ctx);
-    }
+    cmd.sync(ctx);
   } catch (const std::exception& e) {
-    // A handler that throws has a bug; the client still gets an answer and the server
-    // goes on (exceptions never cross the event loop).
-    spdlog::warn("Command '{}' failed: {}", cmd->name, e.what());
-    out.resize(reply_start_);
-    writer.Error(std::string("ERR internal error executing '") + std::string(cmd->name) + "': " + e.what());
+    HandlerFailed(cmd, e);
   }
+  Account(cmd, ctx.args, start);
+}
+
+void Client::HandlerFailed(const Command& cmd, const std::exception& e) {
+  // A handler that throws has a bug; the client still gets an answer and the server
+  // goes on (exceptions never cross the event loop).
+  spdlog::warn("Command '{}' failed: {}", cmd.name, e.what());
+  std::string& out = conn_.output();
+  out.resize(reply_start_);
+  resp::ReplyWriter(out).Error(std::string("ERR internal error executing '") + std::string(cmd.name) + "': " + e.what());
+}
+
+void Client::Account(const Command& cmd, std::span<const std::string_view> args,
+                     std::chrono::steady_clock::time_point start) {
   const auto usec =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-  shard_.MaybeLogSlow(ctx.args, usec);
+  shard_.MaybeLogSlow(args, usec);
   ShardStats& stats = shard_.stats();
   ++stats.commands_processed;
-  ++stats.commands[cmd->index].calls;
-  stats.commands[cmd->index].usec += static_cast<uint64_t>(usec);
+  ++stats.commands[cmd.index].calls;
+  stats.commands[cmd.index].usec += static_cast<uint64_t>(usec);
 }
 
 bool Client::EnforceOutputLimits(int64_t hard, int64_t soft, int64_t soft_seconds, int64_t now_ms) {

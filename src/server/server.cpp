@@ -210,13 +210,21 @@ int Server::MemoryLevel(const config::Config& cfg) const {
   return engine::MemoryWarningLevel(used_memory.load(std::memory_order_relaxed), maxmemory);
 }
 
+MemoryRoom Server::MemoryRoomNow(const config::Config& cfg) const {
+  if (cfg.maxmemory <= 0) return MemoryRoom::kRoom;
+  const uint64_t used = used_memory.load(std::memory_order_relaxed);
+  if (used <= static_cast<uint64_t>(cfg.maxmemory) / 100 * 95) return MemoryRoom::kRoom;
+  if (cfg.maxmemory_policy == config::MaxmemoryPolicy::kNoEviction) return MemoryRoom::kNoRoom;
+  return MemoryRoom::kEvict;
+}
+
 asio::awaitable<bool> Server::FreeMemoryIfNeeded(Shard& home) {
   const config::Config& cfg = home.config();
-  if (cfg.maxmemory <= 0) co_return true;
+  const MemoryRoom room = MemoryRoomNow(cfg);
+  if (room != MemoryRoom::kEvict) co_return room == MemoryRoom::kRoom;
   const uint64_t used = used_memory.load(std::memory_order_relaxed);
   const uint64_t limit = static_cast<uint64_t>(cfg.maxmemory) / 100 * 95;
-  if (used <= limit) co_return true;
-  if (cfg.maxmemory_policy == config::MaxmemoryPolicy::kNoEviction) co_return false;
+  if (used <= limit) co_return true;  // fell meanwhile (shard 0's cron samples it)
   size_t needed = used - limit;
   const int n = shard_count();
   for (int i = 0; i < n && needed > 0; ++i) {

@@ -3,13 +3,17 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <exception>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "disque/common/clock.h"
 #include "disque/net/connection.h"
 #include "disque/resp/parser.h"
+#include "disque/server/command.h"
 
 namespace disque::server {
 
@@ -138,8 +142,29 @@ class Client {
   asio::awaitable<bool> WriteReplies();
   // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
   asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
+  // Execute without a coroutine, for the requests that can run without suspending (no
+  // CLIENT PAUSE pending, a synchronous handler, no eviction to wait for): nearly
+  // all of them. A coroutine frame costs an allocation and a free, and Execute,
+  // Dispatch and FreeMemoryIfNeeded took three per ADDJOB (docs/benchmarks.md item 22).
+  // Returns false, having done nothing, when the request needs Execute.
+  bool ExecuteNow(const std::vector<std::string_view>& args);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
   asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args);
+  // Dispatch's parts that never suspend. Admit runs the checks before the handler, in
+  // PROTOCOL.md 1.2's order, given the command looked up (nullptr: unknown) and the
+  // memory verdict: kRun, or kReplied when a check answered, or kEvict when a denyoom
+  // command must wait for FreeMemoryIfNeeded.
+  enum class Admission { kRun, kReplied, kEvict };
+  Admission Admit(const std::vector<std::string_view>& args, const Command* cmd, MemoryRoom memory);
+  // Runs a synchronous handler, with the statistics.
+  void RunSync(const Command& cmd, const std::vector<std::string_view>& args);
+  // Around each request: where its reply starts, and CLIENT REPLY OFF / SKIP after it.
+  void BeginRequest();
+  void EndRequest();
+  // A handler threw: the client gets an error in place of the reply, the server goes on.
+  void HandlerFailed(const Command& cmd, const std::exception& e);
+  void Account(const Command& cmd, std::span<const std::string_view> args,
+               std::chrono::steady_clock::time_point start);
 
   Shard& shard_;
   const uint64_t id_;

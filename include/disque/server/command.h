@@ -14,6 +14,13 @@
 
 namespace disque::server {
 
+// Room in memory for a command that adds data (PROTOCOL.md 5; Server::MemoryRoomNow).
+enum class MemoryRoom {
+  kRoom,    // at most 95 % of maxmemory used, or no maxmemory
+  kNoRoom,  // above it, and the policy evicts nothing
+  kEvict,   // above it: eviction may make room (Server::FreeMemoryIfNeeded)
+};
+
 class Server;
 class Shard;
 class Client;

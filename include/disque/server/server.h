@@ -144,6 +144,9 @@ class Server {
   // of maxmemory (or maxmemory is 0), or eviction freed enough. Jobs are sampled on
   // `home` first, then on the other shards, as Disque samples the whole node.
   asio::awaitable<bool> FreeMemoryIfNeeded(Shard& home);
+  // FreeMemoryIfNeeded's answer when it needs no eviction (kRoom, kNoRoom), read
+  // without suspending; kEvict when only FreeMemoryIfNeeded can tell.
+  MemoryRoom MemoryRoomNow(const config::Config& cfg) const;
   int64_t start_time_ms() const { return start_time_ms_; }
   // The append-only file.
   Persistence& persistence() { return *persistence_; }
