@@ -107,6 +107,18 @@ TEST(JobIdFormat, MatchesAPlainEncoderForEveryByteInEveryPosition) {
   }
 }
 
+TEST(JobIdParse, EveryByteOutsideTheAlphabetIsRejectedInEveryPosition) {
+  for (size_t pos = 11; pos < 35; ++pos) {
+    for (int c = 0; c < 256; ++c) {
+      std::string text(kSample);
+      text[pos] = static_cast<char>(c);
+      EXPECT_EQ(JobId::Parse(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+      // The hash decodes the first four groups only (characters 11..26).
+      if (pos < 27) EXPECT_EQ(JobIdHashOfText(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+    }
+  }
+}
+
 TEST(JobIdParse, DistinctTextsGiveDistinctIds) {
   std::string other(kSample);
   other[20] = other[20] == 'A' ? 'B' : 'A';
