@@ -114,7 +114,9 @@ TEST(JobIdParse, EveryByteOutsideTheAlphabetIsRejectedInEveryPosition) {
       text[pos] = static_cast<char>(c);
       EXPECT_EQ(JobId::Parse(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
       // The hash decodes the first four groups only (characters 11..26).
-      if (pos < 27) EXPECT_EQ(JobIdHashOfText(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+      if (pos < 27) {
+        EXPECT_EQ(JobIdHashOfText(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+      }
     }
   }
 }
