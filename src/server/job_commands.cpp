@@ -440,7 +440,7 @@ struct GetJobRequest {
   bool withcounters = false;
   int64_t timeout = 0;  // ms, 0 = forever
   int64_t count = 1;
-  std::vector<std::string_view> queues;  // as given, duplicates included
+  std::span<const std::string_view> queues;  // as given, duplicates included (the arguments)
 };
 
 Result<GetJobRequest> ParseGetJob(CommandContext& ctx) {
@@ -473,7 +473,7 @@ Result<GetJobRequest> ParseGetJob(CommandContext& ctx) {
     }
   }
   if (!from || i >= args.size()) return Status::Error("syntax error");
-  req.queues.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  req.queues = args.subspan(i);
   return req;
 }
 
@@ -502,7 +502,7 @@ class BlockedGetJob final : public engine::Waiter, public Parked {
 };
 
 // Queue names grouped by owning shard, distinct, in first-seen order.
-std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const std::vector<std::string_view>& queues) {
+std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, std::span<const std::string_view> queues) {
   std::map<int, std::vector<std::string>> groups;
   std::unordered_set<std::string_view> seen;
   for (std::string_view q : queues) {
@@ -524,26 +524,31 @@ struct FetchedJobs {
 // per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
 // done in two rounds: their fetchable lengths, then the pops the passes would make.
 asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest& req) {
-  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   const bool withcounters = req.withcounters;
   FetchedJobs jobs;
-  if (groups.size() == 1) {
-    const std::vector<std::string_view> queues = req.queues;
+  // One shard owns every queue named (always so for one queue): one engine call. The
+  // queue names are views into the client's input, which stays as it is meanwhile.
+  Shard& first = QueueShard(ctx.server, req.queues.front());
+  bool one_shard = true;
+  for (std::string_view q : req.queues) one_shard = one_shard && &QueueShard(ctx.server, q) == &first;
+  if (one_shard) {
+    const std::span<const std::string_view> queues = req.queues;  // the client's arguments
     const auto count = static_cast<size_t>(req.count);
-    Shard& owner = ctx.server.shard(groups.begin()->first);
     // On the owner's own thread (OnEngine then runs the fetch at once, nothing written
     // in between) the reply goes straight into the client's output buffer: staging it
     // in a string, then copying it, was for jobs formatted on another thread.
     std::string* direct = nullptr;
-    if (&owner == Shard::Current()) direct = &ctx.reply.buffer();
+    if (&first == Shard::Current()) direct = &ctx.reply.buffer();
     auto fetch = [queues, count, withcounters, direct](Engine& e) {
       std::vector<const Job*> got;
-      std::unordered_set<std::string_view> gave;
+      got.reserve(std::min<size_t>(count, 256));
       if (queues.size() == 1) {
         // What the passes below, one job per queue each, amount to for one queue.
         e.Fetch(queues.front(), count, got);
-        if (!got.empty()) gave.insert(queues.front());
+        // Federation: a queue that gave nothing asks the other nodes for jobs.
+        if (got.empty()) e.NeedJobs(e.GetOrCreateQueue(queues.front()), false);
       } else {
+        std::unordered_set<std::string_view> gave;
         while (got.size() < count) {
           const size_t before = got.size();
           for (std::string_view q : queues) {
@@ -554,10 +559,9 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
           }
           if (got.size() == before) break;
         }
-      }
-      // Federation: every queue that gave nothing asks the other nodes for jobs.
-      for (std::string_view q : queues) {
-        if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
+        for (std::string_view q : queues) {
+          if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
+        }
       }
       // Formatted after the pops: they delete no job.
       FetchedJobs out;
@@ -572,10 +576,11 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
       }
       return out;
     };
-    jobs = co_await OnEngine(ctx, owner, std::move(fetch));
+    jobs = co_await OnEngine(ctx, first, std::move(fetch));
     co_return jobs;
   }
 
+  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   // Round 1: what each queue can give now.
   std::map<std::string, size_t, std::less<>> available;
   for (const auto& [shard_id, names] : groups) {
