@@ -22,19 +22,31 @@ struct DigitTable {
   int operator()(char c) const { return value[static_cast<uint8_t>(c)]; }
 };
 
-constexpr DigitTable HexValue{std::string_view(kHex, 16)};  // canonical (lowercase) only
 constexpr DigitTable Base64Value{std::string_view(kBase64, 64)};
 
-// Decodes 2n lowercase hex digits into n bytes. Returns the OR of the digit values:
-// negative when a digit is not canonical hex (checked once, by the caller).
-int DecodeHex(const char* in, size_t n, uint8_t* out) {
-  int bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const int hi = HexValue(in[2 * i]), lo = HexValue(in[2 * i + 1]);
-    bad |= hi | lo;
-    out[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
+// A hex digit's value in the high or the low nibble of a byte, kBadNibble for anything
+// but canonical (lowercase) hex: a byte is two lookups ORed, the check folded in.
+constexpr uint16_t kBadNibble = 0x8000;
+struct PlacedNibbleTable {
+  std::array<uint16_t, 256> value{};
+  constexpr explicit PlacedNibbleTable(int shift) {
+    value.fill(kBadNibble);
+    for (uint16_t i = 0; i < 16; ++i) value[static_cast<uint8_t>(kHex[i])] = static_cast<uint16_t>(i << shift);
   }
-  return bad;
+};
+constexpr PlacedNibbleTable kHighNibble(4), kLowNibble(0);
+
+// Decodes 2n lowercase hex digits into n bytes. Returns a negative number when a digit
+// is not canonical hex (checked once, by the caller), else 0.
+int DecodeHex(const char* in, size_t n, uint8_t* out) {
+  const auto* c = reinterpret_cast<const uint8_t*>(in);
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t v = kHighNibble.value[c[2 * i]] | kLowNibble.value[c[2 * i + 1]];
+    bad |= v;
+    out[i] = static_cast<uint8_t>(v);
+  }
+  return (bad & kBadNibble) != 0 ? -1 : 0;
 }
 
 // A base64 character's digit already shifted to its place among a group's 24 bits, one
@@ -53,20 +65,21 @@ struct PlacedDigitTable {
 constexpr std::array<PlacedDigitTable, 4> kPlacedDigits{PlacedDigitTable(18), PlacedDigitTable(12),
                                                         PlacedDigitTable(6), PlacedDigitTable(0)};
 
-// Decodes groups [first, first + n) of the random part's 24 characters (4 characters ->
-// 3 bytes each) into bytes[4 + 3 * group ...]. Returns a negative number when a
-// character is outside the alphabet (checked once, by the caller), else 0.
-int DecodeRandomGroups(const char* text, int first, int n, uint8_t* bytes) {
+// Decodes the first kGroups groups of the random part's 24 characters (4 characters ->
+// 3 bytes each) into bytes[4 + 3 * group ...], and writes one byte past the last group
+// (each group is stored as 4 bytes: the caller writes that byte afterwards or ignores
+// it). Returns a negative number when a character is outside the alphabet (checked
+// once, by the caller), else 0. Unrolled: the group count is a constant.
+template <int kGroups>
+int DecodeRandomGroups(const char* text, uint8_t* bytes) {
   uint32_t bad = 0;
-  for (int g = first; g < first + n; ++g) {
+  for (int g = 0; g < kGroups; ++g) {
     const auto* c = reinterpret_cast<const uint8_t*>(text + 11 + 4 * g);
     const uint32_t v = kPlacedDigits[0].value[c[0]] | kPlacedDigits[1].value[c[1]] | kPlacedDigits[2].value[c[2]] |
                        kPlacedDigits[3].value[c[3]];
     bad |= v;
-    uint8_t* b = bytes + 4 + 3 * g;
-    b[0] = static_cast<uint8_t>(v >> 16);
-    b[1] = static_cast<uint8_t>(v >> 8);
-    b[2] = static_cast<uint8_t>(v);
+    const uint32_t be = __builtin_bswap32(v << 8);  // the group's 3 bytes first, then a 0
+    std::memcpy(bytes + 4 + 3 * g, &be, 4);
   }
   return (bad & kBadDigit) != 0 ? -1 : 0;
 }
@@ -134,8 +147,9 @@ std::optional<JobId> JobId::Parse(std::string_view text) {
   // per digit was half of an ACKJOB's parsing cost in branches.
   const char* t = text.data();
   JobId id;
-  const int bad = DecodeHex(t + 2, 4, id.bytes.data()) | DecodeRandomGroups(t, 0, 6, id.bytes.data()) |
-                  DecodeHex(t + 36, 2, id.bytes.data() + 22);
+  int bad = DecodeRandomGroups<6>(t, id.bytes.data());  // writes byte 22 too: first
+  bad |= DecodeHex(t + 2, 4, id.bytes.data());
+  bad |= DecodeHex(t + 36, 2, id.bytes.data() + 22);
   if (bad < 0) return std::nullopt;
   return id;
 }
@@ -145,7 +159,7 @@ std::optional<uint64_t> JobIdHashOfText(std::string_view text) {
   // hash() is bytes 6..14: in the first four groups (bytes 4..16). Whether the rest of
   // the text is canonical does not matter for a prefetch.
   JobId id;
-  if (DecodeRandomGroups(text.data(), 0, 4, id.bytes.data()) < 0) return std::nullopt;
+  if (DecodeRandomGroups<4>(text.data(), id.bytes.data()) < 0) return std::nullopt;
   return id.hash();
 }
 
