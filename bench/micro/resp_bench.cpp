@@ -216,9 +216,9 @@ void BM_WriteGetJobReply(benchmark::State& state) {
 }
 BENCHMARK(BM_WriteGetJobReply)->Args({1, 0})->Args({32, 0})->Args({32, 1});
 
-// The same reply built the way the GETJOB handler does it: each job formatted into a
-// std::string of its own, reserved to its size, on the queue's shard (FormatJob), then
-// copied in with Raw. The difference with BM_WriteGetJobReply is the cost of that
+// The same reply built the way the GETJOB handler did it until item 21 of
+// docs/benchmarks.md: each job formatted into a std::string of its own, reserved to its
+// size, on the queue's shard, then copied in with Raw. The difference with BM_WriteGetJobReply is the cost of that
 // staging (before the reserve it was 3.7 times the direct write).
 void BM_WriteGetJobReplyViaStrings(benchmark::State& state) {
   const std::string body(100, 'b');

@@ -1,6 +1,7 @@
 #include "disque/engine/job_id.h"
 
 #include <array>
+#include <bit>
 #include <string_view>
 
 namespace disque::engine {
@@ -21,45 +22,101 @@ struct DigitTable {
   int operator()(char c) const { return value[static_cast<uint8_t>(c)]; }
 };
 
-constexpr DigitTable HexValue{std::string_view(kHex, 16)};  // canonical (lowercase) only
 constexpr DigitTable Base64Value{std::string_view(kBase64, 64)};
 
-void FormatHex(const uint8_t* in, size_t n, char* out) {
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[in[i] >> 4];
-    out[2 * i + 1] = kHex[in[i] & 15];
+// A hex digit's value in the high or the low nibble of a byte, kBadNibble for anything
+// but canonical (lowercase) hex: a byte is two lookups ORed, the check folded in.
+constexpr uint16_t kBadNibble = 0x8000;
+struct PlacedNibbleTable {
+  std::array<uint16_t, 256> value{};
+  constexpr explicit PlacedNibbleTable(int shift) {
+    value.fill(kBadNibble);
+    for (uint16_t i = 0; i < 16; ++i) value[static_cast<uint8_t>(kHex[i])] = static_cast<uint16_t>(i << shift);
   }
-}
+};
+constexpr PlacedNibbleTable kHighNibble(4), kLowNibble(0);
 
-// Decodes 2n lowercase hex digits into n bytes. Returns the OR of the digit values:
-// negative when a digit is not canonical hex (checked once, by the caller).
+// Decodes 2n lowercase hex digits into n bytes. Returns a negative number when a digit
+// is not canonical hex (checked once, by the caller), else 0.
 int DecodeHex(const char* in, size_t n, uint8_t* out) {
-  int bad = 0;
+  const auto* c = reinterpret_cast<const uint8_t*>(in);
+  uint32_t bad = 0;
   for (size_t i = 0; i < n; ++i) {
-    const int hi = HexValue(in[2 * i]), lo = HexValue(in[2 * i + 1]);
-    bad |= hi | lo;
-    out[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) | static_cast<unsigned>(lo));
+    const uint32_t v = kHighNibble.value[c[2 * i]] | kLowNibble.value[c[2 * i + 1]];
+    bad |= v;
+    out[i] = static_cast<uint8_t>(v);
   }
-  return bad;
+  return (bad & kBadNibble) != 0 ? -1 : 0;
 }
 
-// Decodes groups [first, first + n) of the random part's 24 characters (4 characters ->
-// 3 bytes each) into bytes[4 + 3 * group ...]. Returns the OR of the digit values:
-// negative when a character is outside the alphabet (checked once, by the caller).
-int DecodeRandomGroups(const char* text, int first, int n, uint8_t* bytes) {
-  int bad = 0;
-  for (int g = first; g < first + n; ++g) {
-    const char* c = text + 11 + 4 * g;
-    const int d0 = Base64Value(c[0]), d1 = Base64Value(c[1]), d2 = Base64Value(c[2]), d3 = Base64Value(c[3]);
-    bad |= d0 | d1 | d2 | d3;
-    const uint32_t v = (static_cast<uint32_t>(d0) << 18) | (static_cast<uint32_t>(d1) << 12) |
-                       (static_cast<uint32_t>(d2) << 6) | static_cast<uint32_t>(d3);
-    uint8_t* b = bytes + 4 + 3 * g;
-    b[0] = static_cast<uint8_t>(v >> 16);
-    b[1] = static_cast<uint8_t>(v >> 8);
-    b[2] = static_cast<uint8_t>(v);
+// A base64 character's digit already shifted to its place among a group's 24 bits, one
+// table per place (the first character's digit is the highest); kBadDigit, a bit no
+// valid group sets, for characters outside the alphabet. A group is then four lookups
+// ORed together: a lookup, a shift and an OR per character, with the check folded in,
+// were half of an ACKJOB's ID parsing.
+constexpr uint32_t kBadDigit = 0x80000000u;
+struct PlacedDigitTable {
+  std::array<uint32_t, 256> value{};
+  constexpr explicit PlacedDigitTable(int shift) {
+    value.fill(kBadDigit);
+    for (uint32_t i = 0; i < 64; ++i) value[static_cast<uint8_t>(kBase64[i])] = i << shift;
   }
-  return bad;
+};
+constexpr std::array<PlacedDigitTable, 4> kPlacedDigits{PlacedDigitTable(18), PlacedDigitTable(12),
+                                                        PlacedDigitTable(6), PlacedDigitTable(0)};
+
+// Decodes the first kGroups groups of the random part's 24 characters (4 characters ->
+// 3 bytes each) into bytes[4 + 3 * group ...], and writes one byte past the last group
+// (each group is stored as 4 bytes: the caller writes that byte afterwards or ignores
+// it). Returns a negative number when a character is outside the alphabet (checked
+// once, by the caller), else 0. Unrolled: the group count is a constant.
+template <int kGroups>
+int DecodeRandomGroups(const char* text, uint8_t* bytes) {
+  uint32_t bad = 0;
+  for (int g = 0; g < kGroups; ++g) {
+    const auto* c = reinterpret_cast<const uint8_t*>(text + 11 + 4 * g);
+    const uint32_t v = kPlacedDigits[0].value[c[0]] | kPlacedDigits[1].value[c[1]] | kPlacedDigits[2].value[c[2]] |
+                       kPlacedDigits[3].value[c[3]];
+    bad |= v;
+    const uint32_t be = __builtin_bswap32(v << 8);  // the group's 3 bytes first, then a 0
+    std::memcpy(bytes + 4 + 3 * g, &be, 4);
+  }
+  return (bad & kBadDigit) != 0 ? -1 : 0;
+}
+
+// The first character in the low byte: stored as it is on a little-endian machine.
+static_assert(std::endian::native == std::endian::little);
+template <int kBits>
+struct CharPairTable {
+  std::array<uint16_t, size_t{1} << (2 * kBits)> pair{};
+  constexpr explicit CharPairTable(std::string_view alphabet) {
+    constexpr size_t kMask = (size_t{1} << kBits) - 1;
+    for (size_t i = 0; i < pair.size(); ++i) {
+      pair[i] = static_cast<uint16_t>(static_cast<uint8_t>(alphabet[i >> kBits]) |
+                                      (static_cast<uint8_t>(alphabet[i & kMask]) << 8));
+    }
+  }
+};
+
+constexpr CharPairTable<6> kBase64Pairs{std::string_view(kBase64, 64)};  // 12 bits -> 2 characters (8 KB)
+constexpr CharPairTable<4> kHexPairs{std::string_view(kHex, 16)};         // a byte -> 2 digits
+
+void StorePair(char* out, uint16_t pair) { std::memcpy(out, &pair, 2); }
+
+// 6 bytes (big-endian at `in`) -> 8 base64 characters. Reads 8 bytes: the caller's
+// array holds them.
+void EncodeBase64x8(const uint8_t* in, char* out) {
+  uint64_t w;
+  std::memcpy(&w, in, 8);
+  w = __builtin_bswap64(w) >> 16;  // the 48 bits, the first byte highest
+  StorePair(out, kBase64Pairs.pair[w >> 36]);
+  StorePair(out + 2, kBase64Pairs.pair[(w >> 24) & 0xfff]);
+  StorePair(out + 4, kBase64Pairs.pair[(w >> 12) & 0xfff]);
+  StorePair(out + 6, kBase64Pairs.pair[w & 0xfff]);
+}
+
+void EncodeHex(const uint8_t* in, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) StorePair(out + 2 * i, kHexPairs.pair[in[i]]);
 }
 
 }  // namespace
@@ -67,19 +124,14 @@ int DecodeRandomGroups(const char* text, int first, int n, uint8_t* bytes) {
 void JobId::Format(char* out) const {
   out[0] = 'D';
   out[1] = '-';
-  FormatHex(bytes.data(), 4, out + 2);
+  EncodeHex(bytes.data(), 4, out + 2);
   out[10] = '-';
-  for (int g = 0; g < 6; ++g) {  // 6 groups of 3 bytes -> 4 characters
-    const uint8_t* b = bytes.data() + 4 + 3 * g;
-    const uint32_t v = (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | b[2];
-    char* o = out + 11 + 4 * g;
-    o[0] = kBase64[(v >> 18) & 63];
-    o[1] = kBase64[(v >> 12) & 63];
-    o[2] = kBase64[(v >> 6) & 63];
-    o[3] = kBase64[v & 63];
-  }
+  // 18 bytes -> 24 characters, 6 bytes -> 8 at a time (the last read ends at byte 24).
+  EncodeBase64x8(bytes.data() + 4, out + 11);
+  EncodeBase64x8(bytes.data() + 10, out + 19);
+  EncodeBase64x8(bytes.data() + 16, out + 27);
   out[35] = '-';
-  FormatHex(bytes.data() + 22, 2, out + 36);
+  EncodeHex(bytes.data() + 22, 2, out + 36);
 }
 
 std::string JobId::ToString() const {
@@ -90,13 +142,14 @@ std::string JobId::ToString() const {
 
 std::optional<JobId> JobId::Parse(std::string_view text) {
   if (!IsValidJobIdFormat(text)) return std::nullopt;
-  // Every digit is looked up and the outcome checked once at the end: the decoders
-  // return the OR of the digit values, so a character outside its alphabet (-1) makes it
-  // negative. An early return per digit was half of an ACKJOB's parsing cost in branches.
+  // Every digit is looked up and the outcome checked once at the end: each decoder
+  // returns a negative number when a character is outside its alphabet. An early return
+  // per digit was half of an ACKJOB's parsing cost in branches.
   const char* t = text.data();
   JobId id;
-  const int bad = DecodeHex(t + 2, 4, id.bytes.data()) | DecodeRandomGroups(t, 0, 6, id.bytes.data()) |
-                  DecodeHex(t + 36, 2, id.bytes.data() + 22);
+  int bad = DecodeRandomGroups<6>(t, id.bytes.data());  // writes byte 22 too: first
+  bad |= DecodeHex(t + 2, 4, id.bytes.data());
+  bad |= DecodeHex(t + 36, 2, id.bytes.data() + 22);
   if (bad < 0) return std::nullopt;
   return id;
 }
@@ -106,7 +159,7 @@ std::optional<uint64_t> JobIdHashOfText(std::string_view text) {
   // hash() is bytes 6..14: in the first four groups (bytes 4..16). Whether the rest of
   // the text is canonical does not matter for a prefetch.
   JobId id;
-  if (DecodeRandomGroups(text.data(), 0, 4, id.bytes.data()) < 0) return std::nullopt;
+  if (DecodeRandomGroups<4>(text.data(), id.bytes.data()) < 0) return std::nullopt;
   return id.hash();
 }
 

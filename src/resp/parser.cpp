@@ -117,6 +117,26 @@ RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
   }
 
   while (multibulk_len_ > 0) {
+    if (bulk_len_ < 0 && scan_ == pos_) {
+      // The common header, "$<len>\r" with a canonical length of up to 9 digits, read in
+      // one pass: what the general path below does with a search for the CR and
+      // StringToInt64, which were a third of the parser's instructions on ACKJOB's IDs.
+      // Anything else (a header cut short, a sign, a leading zero, a long or bad length)
+      // goes through the general path, which gives the exact error or waits.
+      const size_t limit = std::min(data.size(), pos_ + 11);  // '$', 9 digits, CR
+      size_t i = pos_ + 1;
+      uint64_t len = 0;
+      while (i < limit && data[i] >= '0' && data[i] <= '9') len = len * 10 + static_cast<uint64_t>(data[i++] - '0');
+      const size_t digits = i - pos_ - 1;
+      // No digit also covers a region that ends at pos_: data[pos_] is read only after.
+      const bool canonical = digits == 1 || (digits > 1 && data[pos_ + 1] != '0');
+      if (canonical && data[pos_] == '$' && i < limit && data[i] == '\r' && i + 1 < data.size()) {
+        pos_ = i + 2;
+        bulk_len_ = static_cast<int64_t>(len);  // under 10^9: within kMaxBulkLen or not
+        if (bulk_len_ > kMaxBulkLen) return Fail(kErrInvalidBulkLen);
+        bytes_wanted_ = pos_ + len + 2;
+      }
+    }
     if (bulk_len_ < 0) {
       // The "$<len>" line. Its end is searched for before its first byte is checked, so
       // a header that never ends is "too big" rather than "expected '$'", as in Redis.

@@ -33,6 +33,12 @@ inline Shard& JobShard(Server& server, std::string_view id_text) {
 template <typename F>
 auto OnEngine(CommandContext& ctx, Shard& target, F fn) -> asio::awaitable<std::invoke_result_t<F, engine::Engine&>> {
   using R = std::invoke_result_t<F, engine::Engine&>;
+  if (&target == Shard::Current()) {
+    // What RunOn does on its own shard, without its coroutine frame.
+    R result = fn(target.engine());
+    ctx.client.NoteAofPosition(target.JobsChanged());
+    co_return result;
+  }
   auto task = [fn = std::move(fn)](Shard& s) {
     R result = fn(s.engine());
     const uint64_t aof_pos = s.JobsChanged();

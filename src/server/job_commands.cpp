@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <map>
+#include <span>
 #include <unordered_set>
 
 #include "disque/common/strings.h"
@@ -21,40 +22,64 @@
 
 namespace disque::server {
 
-void AppendJob(resp::ReplyWriter& reply, const engine::Job& job, bool withcounters) {
-  char id[engine::kJobIdLen];
-  job.id.Format(id);
-  reply.ArrayHeader(withcounters ? 7 : 3);
-  reply.Bulk(job.queue());
-  reply.Bulk(std::string_view(id, sizeof id));
-  reply.Bulk(job.body());
-  if (withcounters) {
-    reply.Bulk("nacks");
-    reply.Integer(job.nacks);
-    reply.Bulk("additional-deliveries");
-    reply.Integer(job.additional_deliveries);
-  }
-}
-
 namespace {
 
-// One job of a GETJOB reply, formatted on the shard that owns it, appended to `out`.
-// Room is reserved first: a string grown by appends reallocated several times per job,
-// which made building a 32-job reply 3 times slower than writing it
-// (bench/micro/resp_bench.cpp); libstdc++ still grows the capacity geometrically.
-void AppendFormattedJob(std::string& out, const engine::Job& job, bool withcounters) {
-  out.reserve(out.size() + job.queue().size() + job.body().size() + (withcounters ? 128 : 80));
-  resp::ReplyWriter w(out);
-  AppendJob(w, job, withcounters);
+// The 3-element form of a job in a GETJOB reply, [queue, id, body], written at `out`
+// (JobReplySize(job) bytes): the bytes ReplyWriter's ArrayHeader and three Bulk calls
+// would append, with the ID formatted in place.
+size_t JobReplySize(const engine::Job& job) {
+  return resp::ArrayHeaderSize(3) + resp::BulkSize(job.queue().size()) + resp::BulkSize(engine::kJobIdLen) +
+         resp::BulkSize(job.body().size());
 }
 
-std::string FormatJob(const engine::Job& job, bool withcounters) {
-  std::string s;
-  AppendFormattedJob(s, job, withcounters);
-  return s;
+char* WriteJobReply(char* out, const engine::Job& job) {
+  out = resp::WriteArrayHeader(out, 3);
+  out = resp::WriteBulk(out, job.queue());
+  out = resp::WriteBulkHeader(out, engine::kJobIdLen);
+  job.id.Format(out);
+  out += engine::kJobIdLen;
+  *out++ = '\r';
+  *out++ = '\n';
+  return resp::WriteBulk(out, job.body());
+}
+
+// Jobs of a GETJOB reply appended to `out`. Without counters the buffer grows once for
+// all of them and each is written at a pointer: appending piece by piece (a capacity
+// check and a call per piece, the ID formatted on the stack, then copied) was a third of
+// the consume scenario's instructions.
+void AppendJobs(std::string& out, std::span<const engine::Job* const> jobs, bool withcounters) {
+  resp::ReplyWriter w(out);
+  if (withcounters) {
+    for (const engine::Job* job : jobs) AppendJob(w, *job, true);
+    return;
+  }
+  size_t size = 0;
+  for (const engine::Job* job : jobs) size += JobReplySize(*job);
+  const size_t start = out.size();
+  out.resize(start + size);
+  char* p = out.data() + start;
+  for (const engine::Job* job : jobs) p = WriteJobReply(p, *job);
 }
 
 }  // namespace
+
+void AppendJob(resp::ReplyWriter& reply, const engine::Job& job, bool withcounters) {
+  if (!withcounters) {
+    const engine::Job* one = &job;
+    AppendJobs(reply.buffer(), std::span<const engine::Job* const>(&one, 1), false);
+    return;
+  }
+  char id[engine::kJobIdLen];
+  job.id.Format(id);
+  reply.ArrayHeader(7);
+  reply.Bulk(job.queue());
+  reply.Bulk(std::string_view(id, sizeof id));
+  reply.Bulk(job.body());
+  reply.Bulk("nacks");
+  reply.Integer(job.nacks);
+  reply.Bulk("additional-deliveries");
+  reply.Integer(job.additional_deliveries);
+}
 
 void AppendShow(resp::ReplyWriter& reply, const engine::Engine& engine, const engine::Job& job) {
   char id[engine::kJobIdLen];
@@ -415,7 +440,7 @@ struct GetJobRequest {
   bool withcounters = false;
   int64_t timeout = 0;  // ms, 0 = forever
   int64_t count = 1;
-  std::vector<std::string_view> queues;  // as given, duplicates included
+  std::span<const std::string_view> queues;  // as given, duplicates included (the arguments)
 };
 
 Result<GetJobRequest> ParseGetJob(CommandContext& ctx) {
@@ -448,7 +473,7 @@ Result<GetJobRequest> ParseGetJob(CommandContext& ctx) {
     }
   }
   if (!from || i >= args.size()) return Status::Error("syntax error");
-  req.queues.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  req.queues = args.subspan(i);
   return req;
 }
 
@@ -477,7 +502,7 @@ class BlockedGetJob final : public engine::Waiter, public Parked {
 };
 
 // Queue names grouped by owning shard, distinct, in first-seen order.
-std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const std::vector<std::string_view>& queues) {
+std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, std::span<const std::string_view> queues) {
   std::map<int, std::vector<std::string>> groups;
   std::unordered_set<std::string_view> seen;
   for (std::string_view q : queues) {
@@ -486,9 +511,12 @@ std::map<int, std::vector<std::string>> GroupQueuesByShard(Server& server, const
   return groups;
 }
 
-// The jobs a GETJOB takes: `count` reply elements, already RESP, in reply order.
+// The jobs a GETJOB takes: `count` reply elements, already RESP, in reply order; or,
+// when `written`, the whole reply (array header and jobs) is already in the client's
+// output buffer.
 struct FetchedJobs {
   size_t count = 0;
+  bool written = false;
   std::string resp;
 };
 
@@ -496,20 +524,31 @@ struct FetchedJobs {
 // per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
 // done in two rounds: their fetchable lengths, then the pops the passes would make.
 asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest& req) {
-  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   const bool withcounters = req.withcounters;
   FetchedJobs jobs;
-  if (groups.size() == 1) {
-    const std::vector<std::string_view> queues = req.queues;
+  // One shard owns every queue named (always so for one queue): one engine call. The
+  // queue names are views into the client's input, which stays as it is meanwhile.
+  Shard& first = QueueShard(ctx.server, req.queues.front());
+  bool one_shard = true;
+  for (std::string_view q : req.queues) one_shard = one_shard && &QueueShard(ctx.server, q) == &first;
+  if (one_shard) {
+    const std::span<const std::string_view> queues = req.queues;  // the client's arguments
     const auto count = static_cast<size_t>(req.count);
-    auto fetch = [queues, count, withcounters](Engine& e) {
+    // On the owner's own thread (OnEngine then runs the fetch at once, nothing written
+    // in between) the reply goes straight into the client's output buffer: staging it
+    // in a string, then copying it, was for jobs formatted on another thread.
+    std::string* direct = nullptr;
+    if (&first == Shard::Current()) direct = &ctx.reply.buffer();
+    auto fetch = [queues, count, withcounters, direct](Engine& e) {
       std::vector<const Job*> got;
-      std::unordered_set<std::string_view> gave;
+      got.reserve(std::min<size_t>(count, 256));
       if (queues.size() == 1) {
         // What the passes below, one job per queue each, amount to for one queue.
         e.Fetch(queues.front(), count, got);
-        if (!got.empty()) gave.insert(queues.front());
+        // Federation: a queue that gave nothing asks the other nodes for jobs.
+        if (got.empty()) e.NeedJobs(e.GetOrCreateQueue(queues.front()), false);
       } else {
+        std::unordered_set<std::string_view> gave;
         while (got.size() < count) {
           const size_t before = got.size();
           for (std::string_view q : queues) {
@@ -520,22 +559,28 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
           }
           if (got.size() == before) break;
         }
-      }
-      // Federation: every queue that gave nothing asks the other nodes for jobs.
-      for (std::string_view q : queues) {
-        if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
+        for (std::string_view q : queues) {
+          if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
+        }
       }
       // Formatted after the pops: they delete no job.
       FetchedJobs out;
       out.count = got.size();
-      for (const Job* job : got) AppendFormattedJob(out.resp, *job, withcounters);
+      if (got.empty()) return out;
+      if (direct != nullptr) {
+        resp::ReplyWriter(*direct).ArrayHeader(got.size());
+        AppendJobs(*direct, got, withcounters);
+        out.written = true;
+      } else {
+        AppendJobs(out.resp, got, withcounters);
+      }
       return out;
     };
-    Shard& owner = ctx.server.shard(groups.begin()->first);
-    jobs = co_await OnEngine(ctx, owner, std::move(fetch));
+    jobs = co_await OnEngine(ctx, first, std::move(fetch));
     co_return jobs;
   }
 
+  const auto groups = GroupQueuesByShard(ctx.server, req.queues);
   // Round 1: what each queue can give now.
   std::map<std::string, size_t, std::less<>> available;
   for (const auto& [shard_id, names] : groups) {
@@ -583,7 +628,10 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
         got.clear();
         e.Fetch(q, n, got);
         auto& list = out.emplace_back();
-        for (const Job* job : got) list.push_back(FormatJob(*job, withcounters));
+        for (const Job* job : got) {
+          std::string& formatted = list.emplace_back();
+          AppendJobs(formatted, std::span<const Job* const>(&job, 1), withcounters);
+        }
       }
       return out;
     };
@@ -662,6 +710,7 @@ asio::awaitable<void> GetJob(CommandContext& ctx) {
   }
   const GetJobRequest& req = *parsed;
   FetchedJobs jobs = co_await FetchJobs(ctx, req);
+  if (jobs.written) co_return;
   if (jobs.count > 0) {
     ctx.reply.ArrayHeader(jobs.count);
     ctx.reply.Raw(jobs.resp);
@@ -687,6 +736,31 @@ using IdOp = bool (*)(Engine&, std::string_view);
 
 asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
   if (!ValidateIds(ctx, 1)) co_return;
+  // Nearly always every ID names one shard (the batch a GETJOB gave from one queue, or
+  // a server of one shard): one engine call over the arguments as they are, without
+  // grouping them into a map of vectors. The views point into the client's input,
+  // untouched until the command returns, as the grouped ones do.
+  const std::span<const std::string_view> all = ctx.args.subspan(1);
+  if (all.empty()) {
+    ctx.reply.Integer(0);
+    co_return;
+  }
+  Shard& first = JobShard(ctx.server, all.front());
+  bool one_shard = true;
+  if (ctx.server.shard_count() > 1) {
+    for (std::string_view id : all) one_shard = one_shard && &JobShard(ctx.server, id) == &first;
+  }
+  if (one_shard) {
+    auto apply = [op, all](Engine& e) {
+      int64_t n = 0;
+      if (all.size() > 1) e.Prefetch(all);
+      for (std::string_view id : all) n += op(e, id);
+      return n;
+    };
+    const int64_t n = co_await OnEngine(ctx, first, std::move(apply));
+    ctx.reply.Integer(n);
+    co_return;
+  }
   std::map<int, std::vector<std::string_view>> groups;
   for (size_t i = 1; i < ctx.args.size(); ++i) groups[JobShard(ctx.server, ctx.args[i]).id()].push_back(ctx.args[i]);
   int64_t total = 0;

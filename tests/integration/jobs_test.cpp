@@ -650,6 +650,26 @@ TEST_P(JobsTest, GetjobReplyShapeAndEffects) {
             "*1\r\n*3\r\n" + Bulk("q") + Bulk(id2) + Bulk("x"));
 }
 
+// The jobs of a GETJOB reply are written at a pointer after one size computation
+// (job_commands.cpp AppendJobs): every length's digit count, empty bodies, long queue
+// names and big bodies give the bytes a piecewise writer gives.
+TEST_P(JobsTest, GetjobReplyBytesForEveryLengthWidth) {
+  RedisClient c(port());
+  for (const std::string& queue : {std::string("q"), std::string(300, 'n')}) {
+    std::string expected;
+    size_t n = 0;
+    for (size_t len : {0, 1, 9, 10, 99, 100, 999, 1000, 70000}) {
+      const std::string body(len, static_cast<char>('a' + n % 26));
+      const std::string id = AddJob(c, queue, body);
+      expected += "*3\r\n" + Bulk(queue) + Bulk(id) + Bulk(body);
+      ++n;
+    }
+    EXPECT_EQ(RawCommand(port(), {"GETJOB", "COUNT", "100", "FROM", queue}),
+              "*" + std::to_string(n) + "\r\n" + expected)
+        << "queue name of " << queue.size() << " bytes";
+  }
+}
+
 TEST_P(JobsTest, GetjobIsFifoWithinAQueue) {
   RedisClient c(port());
   std::vector<std::string> ids;

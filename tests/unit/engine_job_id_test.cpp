@@ -76,6 +76,51 @@ TEST(JobIdParse, EveryBase64CharacterRoundTripsInEveryPosition) {
   }
 }
 
+// Format writes 8 characters at a time (SWAR): against a character-at-a-time encoder,
+// every byte value in every position of the binary form.
+TEST(JobIdFormat, MatchesAPlainEncoderForEveryByteInEveryPosition) {
+  constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  constexpr std::string_view kHexDigits = "0123456789abcdef";
+  const auto plain = [&](const JobId& id) {
+    std::string s = "D-";
+    for (int i = 0; i < 4; ++i) s += {kHexDigits[id.bytes[i] >> 4], kHexDigits[id.bytes[i] & 15]};
+    s += '-';
+    for (int g = 0; g < 6; ++g) {
+      const uint8_t* b = id.bytes.data() + 4 + 3 * g;
+      const uint32_t v = (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | b[2];
+      for (int k = 3; k >= 0; --k) s += kAlphabet[(v >> (6 * k)) & 63];
+    }
+    s += '-';
+    for (int i = 22; i < 24; ++i) s += {kHexDigits[id.bytes[i] >> 4], kHexDigits[id.bytes[i] & 15]};
+    return s;
+  };
+  JobId id;
+  for (size_t i = 0; i < id.bytes.size(); ++i) id.bytes[i] = static_cast<uint8_t>(i * 37 + 11);
+  for (size_t pos = 0; pos < id.bytes.size(); ++pos) {
+    JobId changed = id;
+    for (int b = 0; b < 256; ++b) {
+      changed.bytes[pos] = static_cast<uint8_t>(b);
+      const std::string text = changed.ToString();
+      ASSERT_EQ(text, plain(changed)) << "byte " << pos << " = " << b;
+      ASSERT_EQ(JobId::Parse(text), std::optional<JobId>(changed)) << text;
+    }
+  }
+}
+
+TEST(JobIdParse, EveryByteOutsideTheAlphabetIsRejectedInEveryPosition) {
+  for (size_t pos = 11; pos < 35; ++pos) {
+    for (int c = 0; c < 256; ++c) {
+      std::string text(kSample);
+      text[pos] = static_cast<char>(c);
+      EXPECT_EQ(JobId::Parse(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+      // The hash decodes the first four groups only (characters 11..26).
+      if (pos < 27) {
+        EXPECT_EQ(JobIdHashOfText(text).has_value(), IsBase64(static_cast<char>(c))) << pos << " " << c;
+      }
+    }
+  }
+}
+
 TEST(JobIdParse, DistinctTextsGiveDistinctIds) {
   std::string other(kSample);
   other[20] = other[20] == 'A' ? 'B' : 'A';

@@ -213,6 +213,11 @@ const Case kErrorCases[] = {
     {"BulkLenTrailingSpace", "*1\r\n$1 \r\na\r\n", Error(kInvalidBulkLen)},
     {"BulkLenAboveLimit", "*1\r\n$536870913\r\n", Error(kInvalidBulkLen)},
     {"BulkLenOverflow", "*1\r\n$18446744073709551616\r\n", Error(kInvalidBulkLen)},
+    // Around the one-pass header (up to 9 digits) and the general path it defers to.
+    {"BulkLenNineDigitsAboveLimit", "*1\r\n$999999999\r\n", Error(kInvalidBulkLen)},
+    {"BulkLenTenDigits", "*1\r\n$1000000000\r\n", Error(kInvalidBulkLen)},
+    {"BulkLenDigitsThenJunk", "*1\r\n$12x\r\n", Error(kInvalidBulkLen)},
+    {"BulkLenZeroThenDigit", "*1\r\n$00\r\n\r\n", Error(kInvalidBulkLen)},
     {"SecondBulkBad", "*2\r\n$1\r\na\r\n$x\r\n", Error(kInvalidBulkLen)},
     {"InlineUnbalancedDouble", "ECHO \"abc\r\n", Error(kUnbalanced)},
     {"InlineUnbalancedSingle", "ECHO 'abc\n", Error(kUnbalanced)},

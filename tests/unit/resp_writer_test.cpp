@@ -101,3 +101,39 @@ TEST_F(WriterTest, AppendsToExistingContent) {
 
 }  // namespace
 }  // namespace disque::resp
+
+namespace disque::resp {
+namespace {
+
+// The in-place writers give exactly the bytes ReplyWriter appends, and their sizes.
+TEST(InPlaceWriterTest, DecimalAtEveryLengthBoundary) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{9}, uint64_t{10}, uint64_t{99}, uint64_t{100}, uint64_t{999},
+                     uint64_t{1000}, uint64_t{9999}, uint64_t{10000}, uint64_t{123456789},
+                     std::numeric_limits<uint64_t>::max()}) {
+    char buf[32];
+    char* end = WriteDecimal(buf, v);
+    EXPECT_EQ(std::string(buf, end), std::to_string(v));
+    EXPECT_EQ(DecimalSize(v), std::to_string(v).size());
+  }
+}
+
+TEST(InPlaceWriterTest, BulkAndArrayHeaderMatchReplyWriter) {
+  for (size_t len : {size_t{0}, size_t{1}, size_t{9}, size_t{10}, size_t{40}, size_t{100}, size_t{1000},
+                     size_t{12345}}) {
+    const std::string s(len, 'x');
+    std::string expected;
+    ReplyWriter w(expected);
+    w.ArrayHeader(len);
+    w.Bulk(s);
+    std::string got(ArrayHeaderSize(len) + BulkSize(len), '\0');
+    char* end = WriteBulk(WriteArrayHeader(got.data(), len), s);
+    EXPECT_EQ(end, got.data() + got.size());
+    EXPECT_EQ(got, expected);
+    std::string header(BulkHeaderSize(len), '\0');
+    EXPECT_EQ(WriteBulkHeader(header.data(), len), header.data() + header.size());
+    EXPECT_EQ(header, "$" + std::to_string(len) + "\r\n");
+  }
+}
+
+}  // namespace
+}  // namespace disque::resp
