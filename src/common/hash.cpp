@@ -1,5 +1,6 @@
 #include "disque/common/hash.h"
 
+#include <bit>
 #include <cstring>
 #include <random>
 
@@ -50,6 +51,25 @@ uint64_t SipHash24(const SipKey& key, std::string_view data) {
   }
   uint64_t b = static_cast<uint64_t>(len) << 56;
   for (size_t i = 0; i < (len & 7); ++i) b |= static_cast<uint64_t>(in[full + i]) << (8 * i);
+  v3 ^= b;
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  v0 ^= b;
+  v2 ^= 0xff;
+  for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t SipHash24Word(const SipKey& key, uint64_t word) {
+  uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
+  uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
+  uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
+  uint64_t v3 = 0x7465646279746573ULL ^ key[1];
+  v3 ^= word;  // the one full block: the word's bytes, loaded little-endian
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  v0 ^= word;
+  const uint64_t b = uint64_t{8} << 56;  // the length byte, no tail bytes
   v3 ^= b;
   SipRound(v0, v1, v2, v3);
   SipRound(v0, v1, v2, v3);

@@ -32,7 +32,21 @@ bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' ||
 
 }  // namespace
 
-std::optional<int64_t> ParseInt64(std::string_view s) { return ParseWithBase(s, 10); }
+std::optional<int64_t> ParseInt64(std::string_view s) {
+  // Up to 18 plain digits cannot overflow and read the same as with strtoll: the common
+  // case (ADDJOB's timeout, COUNT, RETRY, ...) skips the copy and the libc call.
+  if (!s.empty() && s.size() <= 18) {
+    uint64_t v = 0;  // unsigned: a non-digit wraps it (defined), and is then rejected
+    bool digits = true;
+    for (const char c : s) {
+      const auto d = static_cast<uint64_t>(static_cast<unsigned char>(c)) - '0';
+      digits = digits && d <= 9;
+      v = v * 10 + d;
+    }
+    if (digits) return static_cast<int64_t>(v);
+  }
+  return ParseWithBase(s, 10);
+}
 
 std::optional<int64_t> ParseOctal(std::string_view s) { return ParseWithBase(s, 8); }
 

@@ -208,7 +208,7 @@ JobId JobIdGenerator::Next(uint16_t slot, int64_t ttl_seconds, bool at_least_onc
   // single function in an ADDJOB's instruction count.
   const auto next_hash = [this] {
     const uint64_t n = counter_++;
-    return SipHash24(key_, std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
+    return SipHash24Word(key_, n);
   };
   const uint64_t h0 = next_hash();
   const uint64_t h1 = next_hash();

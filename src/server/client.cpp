@@ -86,7 +86,10 @@ asio::awaitable<Client::InputState> Client::ProcessInput() {
       case resp::RequestParser::Result::kRequest:
         // The argument views point into the input buffer, which is not touched until
         // Consume(): Execute may suspend, but this session does not read meanwhile.
-        if (!parser_.args().empty() && !ExecuteNow(parser_.args())) co_await Execute(parser_.args());
+        if (!parser_.args().empty()) {
+          const Command* cmd = shard_.server().commands().Lookup(parser_.args()[0]);
+          if (!ExecuteNow(parser_.args(), cmd)) co_await Execute(parser_.args(), cmd);
+        }
         conn_.Consume(parser_.consumed());
         break;
     }
@@ -94,7 +97,7 @@ asio::awaitable<Client::InputState> Client::ProcessInput() {
   co_return InputState::kClose;
 }
 
-asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args) {
+asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args, const Command* cmd) {
   // CLIENT PAUSE: hold every command until the pause ends. Waits in slices so that a
   // pause extended meanwhile is honoured and a client closed meanwhile (CLIENT KILL,
   // shutdown) never runs its command.
@@ -112,15 +115,14 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args)
   }
   if (conn_.closed()) co_return;
   BeginRequest();
-  co_await Dispatch(args);
+  co_await Dispatch(args, cmd);
   EndRequest();
 }
 
-bool Client::ExecuteNow(const std::vector<std::string_view>& args) {
+bool Client::ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd) {
   if (shard_.paused_until_ms() != 0) return false;
   if (conn_.closed()) return true;  // as Execute: a closed client's request never runs
   Server& server = shard_.server();
-  const Command* cmd = server.commands().Lookup(args[0]);
   MemoryRoom memory = MemoryRoom::kRoom;
   if (cmd != nullptr) {
     if (cmd->sync == nullptr) return false;
@@ -197,9 +199,8 @@ void Client::set_reply_mode(ReplyMode mode) {
   }
 }
 
-asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args) {
+asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args, const Command* cmd) {
   Server& server = shard_.server();
-  const Command* cmd = server.commands().Lookup(args[0]);
   const MemoryRoom memory =
       cmd != nullptr && (cmd->flags & kDenyOom) ? server.MemoryRoomNow(shard_.config()) : MemoryRoom::kRoom;
   Admission admission = Admit(args, cmd, memory);

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +16,22 @@ namespace disque {
 namespace {
 
 using Words = std::vector<std::string>;
+
+// The plain-digit path (up to 18 digits) agrees with strtoll around its edges.
+TEST(ParseInt64, PlainDigitsAgreeWithStrtoll) {
+  for (std::string s : {"7", "0000", "123456789012345678", "999999999999999999", "1000000000000000000",
+                        "9223372036854775807", "9223372036854775808", "12a", "1 ", "٣", "1/", ":1", "-0"}) {
+    errno = 0;
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    const bool ok = errno != ERANGE && end == s.c_str() + s.size() && !s.empty();
+    const std::optional<int64_t> got = ParseInt64(s);
+    ASSERT_EQ(got.has_value(), ok) << s;
+    if (ok) {
+      EXPECT_EQ(*got, v) << s;
+    }
+  }
+}
 
 TEST(ParseInt64, AcceptsSignsAndLeadingZeros) {
   EXPECT_EQ(ParseInt64("0"), 0);

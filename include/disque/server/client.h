@@ -141,15 +141,16 @@ class Client {
   // killed clients drop it instead); false if the write failed.
   asio::awaitable<bool> WriteReplies();
   // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
-  asio::awaitable<void> Execute(const std::vector<std::string_view>& args);
+  // `cmd` is the command args[0] names (CommandTable::Lookup), nullptr if none.
+  asio::awaitable<void> Execute(const std::vector<std::string_view>& args, const Command* cmd);
   // Execute without a coroutine, for the requests that can run without suspending (no
   // CLIENT PAUSE pending, a synchronous handler, no eviction to wait for): nearly
   // all of them. A coroutine frame costs an allocation and a free, and Execute,
   // Dispatch and FreeMemoryIfNeeded took three per ADDJOB (docs/benchmarks.md item 22).
   // Returns false, having done nothing, when the request needs Execute.
-  bool ExecuteNow(const std::vector<std::string_view>& args);
+  bool ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
-  asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args);
+  asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args, const Command* cmd);
   // Dispatch's parts that never suspend. Admit runs the checks before the handler, in
   // PROTOCOL.md 1.2's order, given the command looked up (nullptr: unknown) and the
   // memory verdict: kRun, or kReplied when a check answered, or kEvict when a denyoom
