@@ -88,7 +88,13 @@ asio::awaitable<Client::InputState> Client::ProcessInput() {
         // Consume(): Execute may suspend, but this session does not read meanwhile.
         if (!parser_.args().empty()) {
           const Command* cmd = shard_.server().commands().Lookup(parser_.args()[0]);
-          if (!ExecuteNow(parser_.args(), cmd)) co_await Execute(parser_.args(), cmd);
+          const Progress progress = ExecuteNow(parser_.args(), cmd);
+          if (progress == Progress::kNotStarted) {
+            co_await Execute(parser_.args(), cmd);
+          } else if (progress == Progress::kHandlerNext) {
+            co_await RunAsync(*cmd, parser_.args());
+            EndRequest();
+          }
         }
         conn_.Consume(parser_.consumed());
         break;
@@ -119,20 +125,26 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args,
   EndRequest();
 }
 
-bool Client::ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd) {
-  if (shard_.paused_until_ms() != 0) return false;
-  if (conn_.closed()) return true;  // as Execute: a closed client's request never runs
+Client::Progress Client::ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd) {
+  if (shard_.paused_until_ms() != 0) return Progress::kNotStarted;
+  if (conn_.closed()) return Progress::kDone;  // as Execute: a closed client's request never runs
   Server& server = shard_.server();
   MemoryRoom memory = MemoryRoom::kRoom;
   if (cmd != nullptr) {
-    if (cmd->sync == nullptr) return false;
+    if (cmd->sync == nullptr && cmd->now == nullptr) return Progress::kNotStarted;
     if (cmd->flags & kDenyOom) memory = server.MemoryRoomNow(shard_.config());
-    if (memory == MemoryRoom::kEvict) return false;
+    if (memory == MemoryRoom::kEvict) return Progress::kNotStarted;
   }
   BeginRequest();
-  if (Admit(args, cmd, memory) == Admission::kRun) RunSync(*cmd, args);
+  if (Admit(args, cmd, memory) == Admission::kRun) {
+    if (cmd->sync != nullptr) {
+      RunSync(*cmd, args);
+    } else if (!RunNow(*cmd, args)) {
+      return Progress::kHandlerNext;
+    }
+  }
   EndRequest();
-  return true;
+  return Progress::kDone;
 }
 
 void Client::BeginRequest() {
@@ -213,16 +225,35 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
     RunSync(*cmd, args);
     co_return;
   }
-  last_command_ = cmd->name.data();  // table names are static and NUL-terminated
+  if (cmd->now != nullptr && RunNow(*cmd, args)) co_return;
+  co_await RunAsync(*cmd, args);
+}
+
+asio::awaitable<void> Client::RunAsync(const Command& cmd, const std::vector<std::string_view>& args) {
+  last_command_ = cmd.name.data();  // table names are static and NUL-terminated
   const auto start = std::chrono::steady_clock::now();
   resp::ReplyWriter writer(conn_.output());
-  CommandContext ctx{server, shard_, *this, std::span<const std::string_view>(args), writer};
+  CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
   try {
-    co_await cmd->async(ctx);
+    co_await cmd.async(ctx);
   } catch (const std::exception& e) {
-    HandlerFailed(*cmd, e);
+    HandlerFailed(cmd, e);
   }
-  Account(*cmd, ctx.args, start);
+  Account(cmd, ctx.args, start);
+}
+
+bool Client::RunNow(const Command& cmd, const std::vector<std::string_view>& args) {
+  const auto start = std::chrono::steady_clock::now();
+  resp::ReplyWriter writer(conn_.output());
+  CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
+  try {
+    if (!cmd.now(ctx)) return false;
+  } catch (const std::exception& e) {
+    HandlerFailed(cmd, e);
+  }
+  last_command_ = cmd.name.data();
+  Account(cmd, ctx.args, start);
+  return true;
 }
 
 Client::Admission Client::Admit(const std::vector<std::string_view>& args, const Command* cmd, MemoryRoom memory) {

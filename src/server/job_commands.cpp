@@ -376,6 +376,36 @@ class BlockedAddJob final : public engine::ReplWaiter, public Parked {
 };
 
 // ADDJOB <queue> <body> <ms-timeout> [options]
+// ADDJOB's reply when it did not wait for replication: the job's ID.
+void ReplyJobId(CommandContext& ctx, const engine::JobId& id) {
+  char text[engine::kJobIdLen];
+  id.Format(text);
+  ctx.reply.Status(std::string_view(text, sizeof text));
+}
+
+// ADDJOB's common case at once (Command::now): the queue on the client's own shard and
+// no replication to wait for. Anything else is left to AddJob.
+bool AddJobNow(CommandContext& ctx) {
+  Result<AddJobRequest> req = ParseAddJob(ctx);
+  if (!req.ok()) {
+    ctx.ReplyError(req.status());
+    return true;
+  }
+  const engine::AddJobArgs& job_args = req->job;
+  const bool sync = !job_args.async && (job_args.external || job_args.repl > 1);
+  Shard& owner = QueueShard(ctx.server, job_args.queue);
+  if (sync || &owner != Shard::Current()) return false;
+  engine::JobId id;
+  const Result<const Job*> job = owner.engine().AddJob(job_args, nullptr, &id);
+  ctx.client.NoteAofPosition(owner.JobsChanged());  // as OnEngine
+  if (!job.ok()) {
+    ctx.ReplyError(job.status());
+  } else {
+    ReplyJobId(ctx, id);
+  }
+  return true;
+}
+
 asio::awaitable<void> AddJob(CommandContext& ctx) {
   Result<AddJobRequest> req = ParseAddJob(ctx);
   if (!req.ok()) {
@@ -399,9 +429,7 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
     co_return;
   }
   if (!sync) {
-    char text[engine::kJobIdLen];
-    id->Format(text);
-    ctx.reply.Status(std::string_view(text, sizeof text));
+    ReplyJobId(ctx, *id);
     co_return;
   }
   // The engine's cron times the job out (the NOREPL reply comes from there): the client
@@ -895,7 +923,7 @@ asio::awaitable<void> JScan(CommandContext& ctx) {
 
 // Arity and flags as PROTOCOL.md 1.5 gives them.
 constexpr std::array kJobCommands{
-    Command{"addjob", -4, kWrite | kDenyOom | kFast, nullptr, AddJob},
+    Command{"addjob", -4, kWrite | kDenyOom | kFast, nullptr, AddJob, AddJobNow},
     Command{"getjob", -2, kWrite | kFast, nullptr, GetJob},
     Command{"ackjob", -1, kWrite | kFast, nullptr, IdCommand<AckOp>},
     Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<FastAckOp>},

@@ -143,12 +143,21 @@ class Client {
   // Runs one request: CLIENT PAUSE, then Dispatch, then CLIENT REPLY suppression.
   // `cmd` is the command args[0] names (CommandTable::Lookup), nullptr if none.
   asio::awaitable<void> Execute(const std::vector<std::string_view>& args, const Command* cmd);
-  // Execute without a coroutine, for the requests that can run without suspending (no
-  // CLIENT PAUSE pending, a synchronous handler, no eviction to wait for): nearly
-  // all of them. A coroutine frame costs an allocation and a free, and Execute,
-  // Dispatch and FreeMemoryIfNeeded took three per ADDJOB (docs/benchmarks.md item 22).
-  // Returns false, having done nothing, when the request needs Execute.
-  bool ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd);
+  // Execute without a coroutine, as far as the request allows: no CLIENT PAUSE pending,
+  // no eviction to wait for, and a synchronous handler or a `now` handler that can
+  // finish at once; nearly every request. A coroutine frame costs an allocation, a free
+  // and its resumptions: an ADDJOB took five (docs/benchmarks.md item 22).
+  enum class Progress {
+    kDone,         // the request ran
+    kNotStarted,   // nothing done: Execute it
+    kHandlerNext,  // admitted (BeginRequest, Admit): RunAsync, then EndRequest
+  };
+  Progress ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd);
+  // An admitted request's async handler, timed and counted.
+  asio::awaitable<void> RunAsync(const Command& cmd, const std::vector<std::string_view>& args);
+  // An admitted request's `now` handler, timed and counted when it ran; false when it
+  // did nothing.
+  bool RunNow(const Command& cmd, const std::vector<std::string_view>& args);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
   asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args, const Command* cmd);
   // Dispatch's parts that never suspend. Admit runs the checks before the handler, in

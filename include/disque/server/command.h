@@ -53,16 +53,22 @@ struct CommandContext {
 
 using SyncHandler = void (*)(CommandContext&);
 using AsyncHandler = asio::awaitable<void> (*)(CommandContext&);
+// Runs the command at once when it can: true when it did (the reply is written); false,
+// having written and changed nothing, when the async handler must run instead.
+using TryHandler = bool (*)(CommandContext&);
 
 // An entry of a command table. Exactly one of `sync`, `async` is set: handlers that only
 // touch their own shard are plain functions; those that reach other shards are
-// coroutines (see Shard::RunOn).
+// coroutines (see Shard::RunOn). An async command may also have `now` for its common
+// case (the client's own shard, nothing to wait for), which runs without a coroutine
+// frame (Client::ExecuteNow; docs/benchmarks.md item 22).
 struct Command {
   std::string_view name;  // lowercase
   int arity;              // N: exactly N words; -N: at least N words
   uint32_t flags;
   SyncHandler sync = nullptr;
   AsyncHandler async = nullptr;
+  TryHandler now = nullptr;
   size_t index = 0;       // position in the server's table (commandstats slot)
 };
 
