@@ -675,6 +675,39 @@ TEST_P(ProtocolTest, ClientReplyOffOnSkip) {
   EXPECT_EQ(c.Command({"CLIENT", "REPLY", "maybe"}).ToString(), "-ERR syntax error");
 }
 
+// ADDJOB runs at once when its queue is on the client's shard (Command::now) and as a
+// coroutine otherwise (with 4 shards, most of these queues): either way each call is
+// counted once, CLIENT REPLY SKIP applies, a parse error is answered, and the job lands
+// in its queue.
+TEST_P(ProtocolTest, AddJobOnAnyShardIsCountedOnceAndHonoursReplySkip) {
+  RedisClient c(port());
+  const auto calls = [&c] {
+    const std::string field = InfoField(c.Command({"INFO", "commandstats"}).str, "cmdstat_addjob");
+    return field.empty() ? int64_t{0} : std::stoll(field.substr(6));
+  };
+  const int64_t before = calls();
+  for (int i = 0; i < 24; ++i) {
+    const Reply r = c.Command({"ADDJOB", "fastslow" + std::to_string(i), "body", "0"});
+    ASSERT_EQ(r.type, Reply::Type::kStatus) << r.ToString();
+    ASSERT_EQ(r.str.size(), 40u) << r.str;
+  }
+  for (int i = 0; i < 24; ++i) {
+    ASSERT_EQ(c.Command({"QLEN", "fastslow" + std::to_string(i)}).ToString(), ":1") << i;
+  }
+  EXPECT_EQ(c.Command({"ADDJOB", "fastslow0", "body", "0", "TTL", "x"}).ToString(), "-ERR TTL must be a number > 0");
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  std::string skipped;
+  for (int i = 0; i < 8; ++i) {
+    const std::string q = "fastslow" + std::to_string(i);
+    skipped += "CLIENT REPLY SKIP\r\nADDJOB " + q + " skipped 0\r\n";
+  }
+  ASSERT_TRUE(conn.Send(skipped + "PING\r\n"));
+  EXPECT_EQ(conn.Read(7), "+PONG\r\n");
+  EXPECT_EQ(c.Command({"QLEN", "fastslow7"}).ToString(), ":2");
+  EXPECT_EQ(calls() - before, 24 + 1 + 8);
+}
+
 // As in Redis 3.2, which Disque shares: OFF suppresses every reply, errors from lookup,
 // arity and AUTH included, and SKIP applies to the next request even when that request
 // fails lookup.
