@@ -34,49 +34,48 @@ inline uint64_t LoadLe64(const unsigned char* p) {
 
 }  // namespace
 
-uint64_t SipHash24(const SipKey& key, std::string_view data) {
-  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  const size_t len = data.size();
-  uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-  uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-  uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-  uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-  const size_t full = len & ~size_t{7};
-  for (size_t i = 0; i < full; i += 8) {
-    const uint64_t m = LoadLe64(in + i);
+namespace {
+
+// SipHash-2-4's state: compression of 8-byte blocks, then the finalization.
+struct SipState {
+  uint64_t v0, v1, v2, v3;
+  explicit SipState(const SipKey& key)
+      : v0(0x736f6d6570736575ULL ^ key[0]),
+        v1(0x646f72616e646f6dULL ^ key[1]),
+        v2(0x6c7967656e657261ULL ^ key[0]),
+        v3(0x7465646279746573ULL ^ key[1]) {}
+  void Absorb(uint64_t m) {
     v3 ^= m;
     SipRound(v0, v1, v2, v3);
     SipRound(v0, v1, v2, v3);
     v0 ^= m;
   }
+  // `last`: the final block (the length in its top byte, the tail bytes below).
+  uint64_t Finish(uint64_t last) {
+    Absorb(last);
+    v2 ^= 0xff;
+    for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+  }
+};
+
+}  // namespace
+
+uint64_t SipHash24(const SipKey& key, std::string_view data) {
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t len = data.size();
+  SipState s(key);
+  const size_t full = len & ~size_t{7};
+  for (size_t i = 0; i < full; i += 8) s.Absorb(LoadLe64(in + i));
   uint64_t b = static_cast<uint64_t>(len) << 56;
   for (size_t i = 0; i < (len & 7); ++i) b |= static_cast<uint64_t>(in[full + i]) << (8 * i);
-  v3 ^= b;
-  SipRound(v0, v1, v2, v3);
-  SipRound(v0, v1, v2, v3);
-  v0 ^= b;
-  v2 ^= 0xff;
-  for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
-  return v0 ^ v1 ^ v2 ^ v3;
+  return s.Finish(b);
 }
 
 uint64_t SipHash24Word(const SipKey& key, uint64_t word) {
-  uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-  uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-  uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-  uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-  v3 ^= word;  // the one full block: the word's bytes, loaded little-endian
-  SipRound(v0, v1, v2, v3);
-  SipRound(v0, v1, v2, v3);
-  v0 ^= word;
-  const uint64_t b = uint64_t{8} << 56;  // the length byte, no tail bytes
-  v3 ^= b;
-  SipRound(v0, v1, v2, v3);
-  SipRound(v0, v1, v2, v3);
-  v0 ^= b;
-  v2 ^= 0xff;
-  for (int i = 0; i < 4; ++i) SipRound(v0, v1, v2, v3);
-  return v0 ^ v1 ^ v2 ^ v3;
+  SipState s(key);
+  s.Absorb(word);  // the one full block: the word's bytes, loaded little-endian
+  return s.Finish(uint64_t{8} << 56);  // the length byte, no tail bytes
 }
 
 SipKey RandomSipKey() {

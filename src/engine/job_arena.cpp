@@ -33,15 +33,34 @@ namespace {
 // used_memory.
 std::atomic<uint64_t> process_live_bytes{0};
 
+// Indexes handed out and given back: the last one given back first, else the next
+// never used, below a limit. Give cannot throw: Take reserves room for every index it
+// hands out.
+struct IndexPool {
+  std::vector<uint32_t> free;
+  uint32_t next = 0;  // every index below it was handed out once
+
+  bool Take(size_t limit, uint32_t& index) {
+    if (!free.empty()) {
+      index = free.back();
+      free.pop_back();
+      return true;
+    }
+    if (next >= limit) return false;
+    free.reserve(next + 1);
+    index = next++;
+    return true;
+  }
+  void Give(uint32_t index) { free.push_back(index); }
+};
+
 // The job space's bookkeeping, shared by the arenas of every shard (they take and give
 // back regions and big-chunk indexes rarely: a region holds 64 MB of jobs, and a big
 // chunk already costs a trip through operator new).
 struct Space {
   std::mutex mu;
-  std::vector<uint32_t> free_regions;  // indexes of regions given back
-  uint32_t next_region = 0;            // regions below it were handed out once
-  std::vector<uint32_t> free_big;      // big_chunks_ indexes given back
-  uint32_t next_big = 0;
+  IndexPool regions;  // of the job space, kRegionSize each
+  IndexPool big;      // of big_chunks_
 };
 
 Space& TheSpace() {
@@ -126,7 +145,7 @@ JobArena::~JobArena() {
     // A fresh inaccessible mapping in its place drops the pages and the access.
     mmap(region, kRegionSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     const std::lock_guard lock(space.mu);
-    space.free_regions.push_back(static_cast<uint32_t>((region - space_base_) / kRegionSize));
+    space.regions.Give(static_cast<uint32_t>((region - space_base_) / kRegionSize));
   }
 }
 
@@ -135,21 +154,14 @@ void* JobArena::AllocateBig(size_t size) {
   uint32_t index;
   {
     const std::lock_guard lock(space.mu);
-    if (!space.free_big.empty()) {
-      index = space.free_big.back();
-      space.free_big.pop_back();
-    } else {
-      if (big_chunks_ == nullptr || space.next_big == kMaxBigChunks) throw std::bad_alloc();
-      space.free_big.reserve(space.next_big + 1);  // so that FreeBig cannot throw
-      index = space.next_big++;
-    }
+    if (!space.big.Take(big_chunks_ != nullptr ? kMaxBigChunks : 0, index)) throw std::bad_alloc();
   }
   char* raw;
   try {
     raw = static_cast<char*>(::operator new(kBigPrefix + size));
   } catch (...) {
     const std::lock_guard lock(space.mu);
-    space.free_big.push_back(index);
+    space.big.Give(index);
     throw;
   }
   std::memcpy(raw, &index, sizeof index);
@@ -165,7 +177,7 @@ void JobArena::FreeBig(void* p) {
   ::operator delete(raw);
   Space& space = TheSpace();
   const std::lock_guard lock(space.mu);
-  space.free_big.push_back(index);
+  space.big.Give(index);
 }
 
 void* JobArena::Allocate(size_t size) {
@@ -275,19 +287,12 @@ void JobArena::MapRegion() {
   uint32_t index;
   {
     const std::lock_guard lock(space.mu);
-    if (!space.free_regions.empty()) {
-      index = space.free_regions.back();
-      space.free_regions.pop_back();
-    } else {
-      if ((space.next_region + 1) * kRegionSize > space_bytes_) throw std::bad_alloc();
-      space.free_regions.reserve(space.next_region + 1);  // so that ~JobArena cannot throw
-      index = space.next_region++;
-    }
+    if (!space.regions.Take(space_bytes_ / kRegionSize, index)) throw std::bad_alloc();
   }
-  char* region = space_base_ + index * kRegionSize;
+  char* region = space_base_ + size_t{index} * kRegionSize;
   if (mprotect(region, kRegionSize, PROT_READ | PROT_WRITE) != 0) {
     const std::lock_guard lock(space.mu);
-    space.free_regions.push_back(index);
+    space.regions.Give(index);
     throw std::bad_alloc();
   }
   // Huge pages would make one touched job cost 2 MB of RSS and split on every discard.
