@@ -200,9 +200,19 @@ struct TimerOrder {
   bool operator()(const Timer* a, const Timer* b) const { return a->when < b->when; }
 };
 
+// Keys in the array, as JobSchedule keeps them (with pointers here).
+struct ByKey {
+  struct Slot {
+    int64_t key;
+    Timer* item;
+  };
+  static Timer* Item(const Slot& slot) { return slot.item; }
+  static bool Before(const Slot& a, const Slot& b) { return a.key < b.key; }
+};
+
 // The same heap both ways: ordered through the elements, and by keys in the array.
 using ElementHeap = IndexedHeap<Timer, &Timer::pos, ByElement<Timer, TimerOrder>>;
-using KeyedHeap = IndexedHeap<Timer, &Timer::pos, ByKey<Timer>>;
+using KeyedHeap = IndexedHeap<Timer, &Timer::pos, ByKey>;
 
 ElementHeap::Slot SlotFor(ElementHeap&, Timer* t) { return t; }
 KeyedHeap::Slot SlotFor(KeyedHeap&, Timer* t) { return {t->when, t}; }

@@ -22,29 +22,18 @@ struct ByElement {
   static bool Before(Slot a, Slot b) { return Less()(a, b); }
 };
 
-// ByKey<T>: the slot is {key, pointer}, ordered by the key alone, so sifting touches
-// the array only. For a heap whose elements are scattered in memory and fired from
-// everywhere in it (the schedule of a million jobs): with the key inside the job, every
-// level of a sift was a cache miss, and firing a timer cost 65 times more at 1M jobs
-// than at 1 (bench/micro/structures_bench.cpp).
-template <typename T>
-struct ByKey {
-  struct Slot {
-    int64_t key;
-    T* item;
-  };
-  static T* Item(const Slot& slot) { return slot.item; }
-  static bool Before(const Slot& a, const Slot& b) { return a.key < b.key; }
-};
-
 // A 4-ary min-heap whose elements know their own position (the member `Pos`), so an
 // element is removed or re-keyed in O(log n) without a search. Used for a queue's
 // out-of-order jobs (JobQueue; ByElement: 8 bytes per element in the array) and for a
-// shard's schedule (ByKey, ordered by wake-up time: 16 bytes), plus 4 bytes in the
-// element; no per-element node. Four children per node halve the depth of a binary
-// heap: a sift moves half as many elements, and each move writes the moved element's
-// position (a cache miss when elements are scattered); the four slots compared at each
-// level of a ByKey heap are adjacent (64 bytes, one or two cache lines).
+// shard's schedule (JobSchedule, job.h: slots of {key, job handle}, 8 bytes, compared by
+// key), plus 4 bytes in the element; no per-element node. Four children per node halve
+// the depth of a binary heap: a sift moves half as many elements, and each move writes
+// the moved element's position (a cache miss when elements are scattered); the four
+// slots compared at each level of a keyed heap are adjacent (32 bytes, one cache line
+// or two).
+//
+// An order is a struct with `Slot` (what the array holds), `Item(slot)` (the element)
+// and `Before(a, b)`.
 //
 // Invariant: for every i, Item(slots_[i])->*Pos == i, and Before(slots_[i],
 // slots_[(i - 1) / 4]) is false. An element not in the heap has Pos == kNotInHeap.
@@ -62,7 +51,7 @@ class IndexedHeap {
   // The array in heap order (for peeking and scans; not sorted).
   const std::vector<Slot>& items() const { return slots_; }
   static bool Contains(const T* item) { return item->*Pos != kNotInHeap; }
-  // The slot of an element in the heap (its key, for ByKey).
+  // The slot of an element in the heap (its key, for a keyed order).
   const Slot& SlotOf(const T* item) const { return slots_[item->*Pos]; }
 
   // Starts loading the slot of an element in the heap (see Engine::Prefetch).
@@ -97,7 +86,7 @@ class IndexedHeap {
   }
 
   // Restores the order after an element's key changed: ByElement, the element itself
-  // changed (pass the pointer); ByKey, the new key comes in the slot.
+  // changed (pass the pointer); a keyed order, the new key comes in the slot.
   void Update(Slot slot) {
     const uint32_t i = Order::Item(slot)->*Pos;
     slots_[i] = slot;

@@ -261,6 +261,9 @@ class JobSchedule {
   }
 
  private:
+  // The key lives in the array, so a sift touches the array and the moved jobs only:
+  // with the key inside the job every level of a sift was a cache miss, and firing a
+  // timer cost 65 times more at 1M jobs than at 1 (bench/micro/structures_bench.cpp).
   struct Order {
     struct Slot {
       uint32_t key;  // wake-up time - base_ms_, clamped
