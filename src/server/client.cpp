@@ -128,23 +128,18 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args,
 Client::Progress Client::ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd) {
   if (shard_.paused_until_ms() != 0) return Progress::kNotStarted;
   if (conn_.closed()) return Progress::kDone;  // as Execute: a closed client's request never runs
-  Server& server = shard_.server();
-  MemoryRoom memory = MemoryRoom::kRoom;
-  if (cmd != nullptr) {
-    if (cmd->sync == nullptr && cmd->now == nullptr) return Progress::kNotStarted;
-    if (cmd->flags & kDenyOom) memory = server.MemoryRoomNow(shard_.config());
-    if (memory == MemoryRoom::kEvict) return Progress::kNotStarted;
-  }
+  if (cmd != nullptr && cmd->sync == nullptr && cmd->now == nullptr) return Progress::kNotStarted;
+  const MemoryRoom memory = MemoryFor(cmd);
+  if (memory == MemoryRoom::kEvict) return Progress::kNotStarted;
   BeginRequest();
-  if (Admit(args, cmd, memory) == Admission::kRun) {
-    if (cmd->sync != nullptr) {
-      RunSync(*cmd, args);
-    } else if (!RunNow(*cmd, args)) {
-      return Progress::kHandlerNext;
-    }
-  }
+  if (Admit(args, cmd, memory) == Admission::kRun && !RunNow(*cmd, args)) return Progress::kHandlerNext;
   EndRequest();
   return Progress::kDone;
+}
+
+MemoryRoom Client::MemoryFor(const Command* cmd) const {
+  if (cmd == nullptr || !(cmd->flags & kDenyOom)) return MemoryRoom::kRoom;  // Admit does not ask
+  return shard_.server().MemoryRoomNow(shard_.config());
 }
 
 void Client::BeginRequest() {
@@ -212,20 +207,12 @@ void Client::set_reply_mode(ReplyMode mode) {
 }
 
 asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args, const Command* cmd) {
-  Server& server = shard_.server();
-  const MemoryRoom memory =
-      cmd != nullptr && (cmd->flags & kDenyOom) ? server.MemoryRoomNow(shard_.config()) : MemoryRoom::kRoom;
-  Admission admission = Admit(args, cmd, memory);
+  Admission admission = Admit(args, cmd, MemoryFor(cmd));
   if (admission == Admission::kEvict) {
-    const bool room = co_await server.FreeMemoryIfNeeded(shard_);
+    const bool room = co_await shard_.server().FreeMemoryIfNeeded(shard_);
     admission = Admit(args, cmd, room ? MemoryRoom::kRoom : MemoryRoom::kNoRoom);
   }
-  if (admission != Admission::kRun) co_return;
-  if (cmd->sync != nullptr) {
-    RunSync(*cmd, args);
-    co_return;
-  }
-  if (cmd->now != nullptr && RunNow(*cmd, args)) co_return;
+  if (admission != Admission::kRun || RunNow(*cmd, args)) co_return;
   co_await RunAsync(*cmd, args);
 }
 
@@ -243,15 +230,20 @@ asio::awaitable<void> Client::RunAsync(const Command& cmd, const std::vector<std
 }
 
 bool Client::RunNow(const Command& cmd, const std::vector<std::string_view>& args) {
+  if (cmd.sync == nullptr && cmd.now == nullptr) return false;
+  last_command_ = cmd.name.data();  // table names are static and NUL-terminated
   const auto start = std::chrono::steady_clock::now();
   resp::ReplyWriter writer(conn_.output());
   CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
   try {
-    if (!cmd.now(ctx)) return false;
+    if (cmd.sync != nullptr) {
+      cmd.sync(ctx);
+    } else if (!cmd.now(ctx)) {
+      return false;  // RunAsync sets last_command_ again and times the handler
+    }
   } catch (const std::exception& e) {
     HandlerFailed(cmd, e);
   }
-  last_command_ = cmd.name.data();
   Account(cmd, ctx.args, start);
   return true;
 }
@@ -303,19 +295,6 @@ Client::Admission Client::Admit(const std::vector<std::string_view>& args, const
     return Admission::kReplied;
   }
   return Admission::kRun;
-}
-
-void Client::RunSync(const Command& cmd, const std::vector<std::string_view>& args) {
-  last_command_ = cmd.name.data();  // table names are static and NUL-terminated
-  const auto start = std::chrono::steady_clock::now();
-  resp::ReplyWriter writer(conn_.output());
-  CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
-  try {
-    cmd.sync(ctx);
-  } catch (const std::exception& e) {
-    HandlerFailed(cmd, e);
-  }
-  Account(cmd, ctx.args, start);
 }
 
 void Client::HandlerFailed(const Command& cmd, const std::exception& e) {

@@ -155,8 +155,9 @@ class Client {
   Progress ExecuteNow(const std::vector<std::string_view>& args, const Command* cmd);
   // An admitted request's async handler, timed and counted.
   asio::awaitable<void> RunAsync(const Command& cmd, const std::vector<std::string_view>& args);
-  // An admitted request's `now` handler, timed and counted when it ran; false when it
-  // did nothing.
+  // An admitted request's handler when it runs at once (a plain handler, or a `now`
+  // handler that takes the request), timed and counted; false, having done nothing,
+  // when the request needs RunAsync.
   bool RunNow(const Command& cmd, const std::vector<std::string_view>& args);
   // Lookup, arity and AUTH checks (PROTOCOL.md 1.2), the handler, command statistics.
   asio::awaitable<void> Dispatch(const std::vector<std::string_view>& args, const Command* cmd);
@@ -165,9 +166,9 @@ class Client {
   // memory verdict: kRun, or kReplied when a check answered, or kEvict when a denyoom
   // command must wait for FreeMemoryIfNeeded.
   enum class Admission { kRun, kReplied, kEvict };
+  // The memory verdict Admit needs for `cmd` (only denyoom commands are asked about).
+  MemoryRoom MemoryFor(const Command* cmd) const;
   Admission Admit(const std::vector<std::string_view>& args, const Command* cmd, MemoryRoom memory);
-  // Runs a synchronous handler, with the statistics.
-  void RunSync(const Command& cmd, const std::vector<std::string_view>& args);
   // Around each request: where its reply starts, and CLIENT REPLY OFF / SKIP after it.
   void BeginRequest();
   void EndRequest();
