@@ -6,6 +6,7 @@
 
 #include <asio/awaitable.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -28,6 +29,28 @@ inline Shard& JobShard(Server& server, std::string_view id_text) {
   return server.shard(engine::SlotOfJobIdText(id_text) % server.shard_count());
 }
 
+// The shard owning every name in `names` (at least one), routed by QueueShard or
+// JobShard; nullptr when they belong to several.
+inline Shard* SoleOwner(Server& server, std::span<const std::string_view> names,
+                        Shard& (*route)(Server&, std::string_view)) {
+  Shard& first = route(server, names.front());
+  if (server.shard_count() > 1) {
+    for (std::string_view name : names) {
+      if (&route(server, name) != &first) return nullptr;
+    }
+  }
+  return &first;
+}
+
+// OnEngine on the caller's own shard (`here` is Shard::Current()), where it needs no
+// coroutine: fn(engine) runs at once, then the same bookkeeping as OnEngine.
+template <typename F>
+std::invoke_result_t<F, engine::Engine&> OnOwnEngine(CommandContext& ctx, Shard& here, F&& fn) {
+  std::invoke_result_t<F, engine::Engine&> result = fn(here.engine());
+  ctx.client.NoteAofPosition(here.JobsChanged());
+  return result;
+}
+
 // Runs fn(engine) on `target`'s thread, then lets the shard re-arm its job timer and
 // hand what the engine journaled to the AOF; the client's reply will wait for that.
 template <typename F>
@@ -35,8 +58,7 @@ auto OnEngine(CommandContext& ctx, Shard& target, F fn) -> asio::awaitable<std::
   using R = std::invoke_result_t<F, engine::Engine&>;
   if (&target == Shard::Current()) {
     // What RunOn does on its own shard, without its coroutine frame.
-    R result = fn(target.engine());
-    ctx.client.NoteAofPosition(target.JobsChanged());
+    R result = OnOwnEngine(ctx, target, fn);
     co_return result;
   }
   auto task = [fn = std::move(fn)](Shard& s) {

@@ -383,6 +383,20 @@ void ReplyJobId(CommandContext& ctx, const engine::JobId& id) {
   ctx.reply.Status(std::string_view(text, sizeof text));
 }
 
+// Synchronous replication: the client waits for the copies (PROTOCOL.md II 6).
+bool WaitsForReplication(const engine::AddJobArgs& job_args) {
+  return !job_args.async && (job_args.external || job_args.repl > 1);
+}
+
+// The engine's part of ADDJOB, on the queue's shard.
+Result<engine::JobId> AddOnEngine(Engine& e, const engine::AddJobArgs& job_args,
+                                  std::shared_ptr<engine::ReplWaiter> waiter) {
+  engine::JobId id;
+  Result<const Job*> job = e.AddJob(job_args, std::move(waiter), &id);
+  if (!job.ok()) return job.status();
+  return id;
+}
+
 // ADDJOB's common case at once (Command::now): the queue on the client's own shard and
 // no replication to wait for. Anything else is left to AddJob.
 bool AddJobNow(CommandContext& ctx) {
@@ -392,16 +406,14 @@ bool AddJobNow(CommandContext& ctx) {
     return true;
   }
   const engine::AddJobArgs& job_args = req->job;
-  const bool sync = !job_args.async && (job_args.external || job_args.repl > 1);
   Shard& owner = QueueShard(ctx.server, job_args.queue);
-  if (sync || &owner != Shard::Current()) return false;
-  engine::JobId id;
-  const Result<const Job*> job = owner.engine().AddJob(job_args, nullptr, &id);
-  ctx.client.NoteAofPosition(owner.JobsChanged());  // as OnEngine
-  if (!job.ok()) {
-    ctx.ReplyError(job.status());
+  if (WaitsForReplication(job_args) || &owner != Shard::Current()) return false;
+  const Result<engine::JobId> id =
+      OnOwnEngine(ctx, owner, [&job_args](Engine& e) { return AddOnEngine(e, job_args, nullptr); });
+  if (!id.ok()) {
+    ctx.ReplyError(id.status());
   } else {
-    ReplyJobId(ctx, id);
+    ReplyJobId(ctx, *id);
   }
   return true;
 }
@@ -413,15 +425,9 @@ asio::awaitable<void> AddJob(CommandContext& ctx) {
     co_return;
   }
   const engine::AddJobArgs job_args = req->job;
-  // Synchronous replication: the client waits for the copies (PROTOCOL.md II 6).
-  const bool sync = !job_args.async && (job_args.external || job_args.repl > 1);
+  const bool sync = WaitsForReplication(job_args);
   std::shared_ptr<BlockedAddJob> waiter = sync ? std::make_shared<BlockedAddJob>(ctx.shard) : nullptr;
-  auto add = [job_args, waiter](Engine& e) -> Result<engine::JobId> {
-    engine::JobId id;
-    Result<const Job*> job = e.AddJob(job_args, waiter, &id);
-    if (!job.ok()) return job.status();
-    return id;
-  };
+  auto add = [job_args, waiter](Engine& e) { return AddOnEngine(e, job_args, waiter); };
   Shard& owner = QueueShard(ctx.server, job_args.queue);
   Result<engine::JobId> id = co_await OnEngine(ctx, owner, std::move(add));
   if (!id.ok()) {
@@ -556,10 +562,8 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
   FetchedJobs jobs;
   // One shard owns every queue named (always so for one queue): one engine call. The
   // queue names are views into the client's input, which stays as it is meanwhile.
-  Shard& first = QueueShard(ctx.server, req.queues.front());
-  bool one_shard = true;
-  for (std::string_view q : req.queues) one_shard = one_shard && &QueueShard(ctx.server, q) == &first;
-  if (one_shard) {
+  if (Shard* owner = SoleOwner(ctx.server, req.queues, QueueShard)) {
+    Shard& first = *owner;
     const std::span<const std::string_view> queues = req.queues;  // the client's arguments
     const auto count = static_cast<size_t>(req.count);
     // On the owner's own thread (OnEngine then runs the fetch at once, nothing written
@@ -773,12 +777,8 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
     ctx.reply.Integer(0);
     co_return;
   }
-  Shard& first = JobShard(ctx.server, all.front());
-  bool one_shard = true;
-  if (ctx.server.shard_count() > 1) {
-    for (std::string_view id : all) one_shard = one_shard && &JobShard(ctx.server, id) == &first;
-  }
-  if (one_shard) {
+  if (Shard* owner = SoleOwner(ctx.server, all, JobShard)) {
+    Shard& first = *owner;
     auto apply = [op, all](Engine& e) {
       int64_t n = 0;
       if (all.size() > 1) e.Prefetch(all);
