@@ -226,14 +226,19 @@ void JobArena::Free(void* p, size_t size) {
 JobArena::Slab* JobArena::NewSlab(size_t cls) {
   Slab* s = hot_.Pop();
   hot_low_water_ = std::min(hot_low_water_, hot_.size);
-  if (s == nullptr && !cold_.empty()) {
-    s = cold_.back();
-    cold_.pop_back();
-  }
+  if (s == nullptr && discarding_ > 0) s = discard_[--discarding_];
   if (s == nullptr) {
-    if (carve_ == carve_end_) MapRegion();
-    s = reinterpret_cast<Slab*>(carve_);
-    carve_ += kSlabSize;
+    if (!cold_.empty()) {
+      s = cold_.back();
+      cold_.pop_back();
+    } else {
+      if (carve_ == carve_end_) MapRegion();
+      s = reinterpret_cast<Slab*>(carve_);
+      carve_ += kSlabSize;
+    }
+    // Without pages: fault them all in with one call. Kernels before 5.14 refuse the
+    // advice (EINVAL) and the pages fault in one by one as before.
+    madvise(s, kSlabSize, MADV_POPULATE_WRITE);
   }
   ARENA_UNPOISON(s, sizeof(Slab));
   s->free = nullptr;
@@ -257,13 +262,26 @@ void JobArena::ReleaseSlab(Slab* s) {
     hot_.Push(s);
     return;
   }
-  MakeCold(s);
+  GoCold(s);
 }
 
-void JobArena::MakeCold(Slab* s) {
-  // Cold slabs are listed outside themselves: a header write would fault a page back in.
-  madvise(s, kSlabSize, MADV_DONTNEED);
-  cold_.push_back(s);
+// Cold slabs are listed outside themselves: a header write would fault a page back in.
+void JobArena::GoCold(Slab* s) {
+  discard_[discarding_++] = s;
+  if (discarding_ == kDiscardBatch) Discard();
+}
+
+void JobArena::Discard() {
+  std::sort(discard_.begin(), discard_.begin() + discarding_);
+  for (size_t i = 0; i < discarding_;) {
+    auto* run = reinterpret_cast<char*>(discard_[i]);
+    size_t j = i + 1;
+    while (j < discarding_ && reinterpret_cast<char*>(discard_[j]) == run + (j - i) * kSlabSize) ++j;
+    madvise(run, (j - i) * kSlabSize, MADV_DONTNEED);
+    i = j;
+  }
+  cold_.insert(cold_.end(), discard_.begin(), discard_.begin() + discarding_);
+  discarding_ = 0;
 }
 
 void JobArena::ReleaseIdleSlabs() {
@@ -272,9 +290,10 @@ void JobArena::ReleaseIdleSlabs() {
     Slab* s = hot_.head;
     while (s->next != nullptr) s = s->next;
     hot_.Remove(s);
-    MakeCold(s);
+    GoCold(s);
   }
   hot_low_water_ = hot_.size;
+  Discard();
 }
 
 void JobArena::MapRegion() {

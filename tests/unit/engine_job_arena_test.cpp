@@ -1,6 +1,8 @@
 #include "disque/engine/job_arena.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -151,6 +153,48 @@ TEST(JobArenaTest, HotSlabsGoColdAfterACronPeriodWithoutUse) {
   for (void* c : chunks) arena.Free(c, 512);
 }
 
+// Pages of the slab holding `p` that are resident.
+size_t ResidentPagesOfSlab(void* p) {
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t slab = reinterpret_cast<uintptr_t>(p) & ~(JobArena::kSlabSize - 1);
+  std::vector<unsigned char> in(JobArena::kSlabSize / page);
+  if (mincore(reinterpret_cast<void*>(slab), JobArena::kSlabSize, in.data()) != 0) return SIZE_MAX;
+  size_t n = 0;
+  for (unsigned char c : in) n += c & 1;
+  return n;
+}
+
+// A slab without pages gets them all at once (one MADV_POPULATE_WRITE, not a fault per
+// page), and emptied slabs beyond the hot ones give their pages back in batches: by the
+// first cron at the latest, while the last ones emptied stay hot until a cron period
+// passes without use.
+TEST(JobArenaTest, SlabsArePopulatedWholeAndEmptiedOnesGiveTheirPagesBack) {
+  const size_t pages = JobArena::kSlabSize / static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  JobArena arena;
+  const size_t per_slab = (JobArena::kSlabSize - 64) / 512;
+  const size_t slabs = JobArena::kHotSlabs + JobArena::kDiscardBatch + 5;
+  std::vector<void*> chunks(slabs * per_slab);
+  for (auto& c : chunks) c = arena.Allocate(512);
+  if (ResidentPagesOfSlab(chunks[0]) != pages) GTEST_SKIP() << "no MADV_POPULATE_WRITE here";
+  for (size_t i = 0; i < slabs; ++i) {
+    EXPECT_EQ(ResidentPagesOfSlab(chunks[i * per_slab]), pages) << i;
+  }
+  for (void* c : chunks) arena.Free(c, 512);
+  // The first kDiscardBatch slabs beyond the hot ones went in one batch; 5 wait.
+  size_t resident = 0;
+  for (size_t i = 0; i < slabs; ++i) resident += ResidentPagesOfSlab(chunks[i * per_slab]) == pages;
+  EXPECT_EQ(resident, JobArena::kHotSlabs + 5);
+  arena.ReleaseIdleSlabs();
+  resident = 0;
+  for (size_t i = 0; i < slabs; ++i) resident += ResidentPagesOfSlab(chunks[i * per_slab]) == pages;
+  EXPECT_EQ(resident, JobArena::kHotSlabs);
+  arena.ReleaseIdleSlabs();
+  for (size_t i = 0; i < slabs; ++i) EXPECT_EQ(ResidentPagesOfSlab(chunks[i * per_slab]), 0u) << i;
+  // Reused cold slabs are populated again.
+  void* p = arena.Allocate(512);
+  EXPECT_EQ(ResidentPagesOfSlab(p), pages);
+  arena.Free(p, 512);
+}
 
 // An arena's regions go back to the process's job space when it is destroyed: more
 // arenas than the space has regions, one after another, each taking a region.
@@ -188,7 +232,8 @@ size_t ResidentBytes() {
   return resident * 4096;
 }
 
-// The pages of emptied slabs go back to the system (all but kHotSlabs of them).
+// The pages of emptied slabs go back to the system (all but kHotSlabs of them and a
+// batch still going cold, under kDiscardBatch).
 TEST(JobArenaTest, EmptiedSlabsGiveTheirPagesBack) {
   JobArena arena;
   const size_t bytes = size_t{128} << 20;

@@ -47,9 +47,17 @@ namespace disque::engine {
 // - kFull: no room; on no list (a Free moves it back to kPartial).
 // - kHot: empty, pages kept, on the hot list (up to kHotSlabs), reused first. Hot slabs
 //   that no allocation needed between two ReleaseIdleSlabs calls go cold there.
+// - going cold: empty, pages kept, listed in discard_ (up to kDiscardBatch), reused
+//   before cold ones. When the batch is full, and at every ReleaseIdleSlabs, the batch
+//   gives its pages back in one madvise per run of adjacent slabs and goes cold: each
+//   madvise flushes the TLB of every thread of the process, which cost 8 % of the
+//   server's CPU in the consume benchmark when each slab made its own call.
 // - cold: empty, pages given back with MADV_DONTNEED, listed in cold_ (not through its
-//   header, which would fault a page back in); reuse faults in zeroed pages. Its header
-//   is not read until NewSlab rewrites it.
+//   header, which would fault a page back in). Its header is not read until NewSlab
+//   rewrites it.
+// NewSlab populates a slab that has no pages (fresh or cold) with one
+// MADV_POPULATE_WRITE instead of 16 page faults: a fault costs several times a page's
+// share of that call here (docs/benchmarks.md, item 23).
 // Invariant: a slab with live chunks is kPartial or kFull; an empty one is kHot or cold
 // (the last Free of a slab moves it straight there, so memory after the ACK of every
 // job returns to the system, not to a per-class cache).
@@ -68,6 +76,7 @@ class JobArena {
   static constexpr size_t kRegionSize = size_t{64} << 20;
   static constexpr size_t kMaxSmall = 8192;
   static constexpr size_t kHotSlabs = 8;
+  static constexpr size_t kDiscardBatch = 16;
 
   JobArena();
   ~JobArena();  // unmaps every region: every job must be freed (or abandoned) by then
@@ -146,7 +155,8 @@ class JobArena {
   void FreeBig(void* p);
   Slab* NewSlab(size_t cls);
   void ReleaseSlab(Slab* s);
-  void MakeCold(Slab* s);
+  void GoCold(Slab* s);
+  void Discard();
   void MapRegion();
   static Slab* SlabOf(void* p) {
     return reinterpret_cast<Slab*>(reinterpret_cast<uintptr_t>(p) & ~(uintptr_t{kSlabSize} - 1));
@@ -155,6 +165,8 @@ class JobArena {
   std::array<SlabList, kClasses> partial_;  // kPartial slabs by class
   SlabList hot_;
   size_t hot_low_water_ = 0;     // fewest hot slabs since the last ReleaseIdleSlabs
+  std::array<Slab*, kDiscardBatch> discard_;  // going cold: the first discarding_
+  size_t discarding_ = 0;
   std::vector<Slab*> cold_;
   // The job space, set once by the first arena of the process; big_chunks_[i] is the
   // big chunk whose prefix holds i (written only by the arena that owns it).
