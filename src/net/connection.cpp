@@ -1,69 +1,31 @@
 #include "disque/net/connection.h"
 
+#include "disque/common/page_memory.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
-#include <atomic>
 #include <cstring>
 #include <new>
 
 namespace disque::net {
-namespace {
-
-std::atomic<uint64_t> input_buffer_bytes{0};
-
-[[maybe_unused]] size_t PageRound(size_t bytes) {
-  const size_t page = 4096;
-  return (bytes + page - 1) & ~(page - 1);
-}
-
-}  // namespace
-
-// Under ASan (GCC's or Clang's spelling) the buffers come from operator new: ASan sees
-// reads past the end only in memory it allocated, and its allocator's count (which
-// used_memory reads then) already includes them.
-#if defined(__SANITIZE_ADDRESS__)
-#define DISQUE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DISQUE_ASAN 1
-#endif
-#endif
 
 template <typename T>
 T* PageAllocator<T>::allocate(size_t n) {
-#ifdef DISQUE_ASAN
-  return static_cast<T*>(::operator new(n * sizeof(T)));
-#else
-  const size_t bytes = PageRound(n * sizeof(T));
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  input_buffer_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  return static_cast<T*>(p);
-#endif
+  return static_cast<T*>(AllocatePages(n * sizeof(T), false));
 }
 
 template <typename T>
 void PageAllocator<T>::deallocate(T* p, size_t n) {
-#ifdef DISQUE_ASAN
-  (void)n;
-  ::operator delete(p);
-#else
-  const size_t bytes = PageRound(n * sizeof(T));
-  ::munmap(p, bytes);
-  input_buffer_bytes.fetch_sub(bytes, std::memory_order_relaxed);
-#endif
+  FreePages(p, n * sizeof(T));
 }
 
 template struct PageAllocator<char>;
-
-uint64_t InputBufferBytes() { return input_buffer_bytes.load(std::memory_order_relaxed); }
 
 std::string PeerAddress(Socket& socket, std::string_view unix_path) {
   sockaddr_storage ss{};

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "disque/common/clock.h"
+#include "disque/common/page_memory.h"
 #include "disque/common/strings.h"
 #include "disque/engine/job_arena.h"
 #include "disque/resp/writer.h"
@@ -526,7 +527,7 @@ void TuneAllocator() {
 
 // Jobs live in the shards' arenas (mmap'd slabs), which malloc does not see.
 uint64_t UsedMemory() {
-  return MallocUsedMemory() + engine::JobArena::ProcessLiveBytes() + net::InputBufferBytes();
+  return MallocUsedMemory() + engine::JobArena::ProcessLiveBytes() + PageMemoryBytes();
 }
 
 uint64_t ResidentSetSize() {

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "disque/common/page_memory.h"
+
 namespace disque::engine {
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
@@ -41,6 +43,7 @@ template <typename T, uint32_t T::*Pos, typename Order>
 class IndexedHeap {
  public:
   using Slot = typename Order::Slot;
+  using Slots = std::vector<Slot, BigArrayAllocator<Slot>>;  // a large one is pages of its own
   // Children of position i: kArity * i + 1 ... kArity * i + kArity.
   static constexpr uint32_t kArity = 4;
 
@@ -49,7 +52,7 @@ class IndexedHeap {
   T* top() const { return Order::Item(slots_.front()); }
   const Slot& top_slot() const { return slots_.front(); }
   // The array in heap order (for peeking and scans; not sorted).
-  const std::vector<Slot>& items() const { return slots_; }
+  const Slots& items() const { return slots_; }
   static bool Contains(const T* item) { return item->*Pos != kNotInHeap; }
   // The slot of an element in the heap (its key, for a keyed order).
   const Slot& SlotOf(const T* item) const { return slots_[item->*Pos]; }
@@ -151,7 +154,7 @@ class IndexedHeap {
     Place(i, slot);
   }
 
-  std::vector<Slot> slots_;
+  Slots slots_;
 };
 
 }  // namespace disque::engine

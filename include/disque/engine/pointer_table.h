@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "disque/common/page_memory.h"
+
 namespace disque::engine {
 
 // GCC and Clang's 128-bit integer (__extension__: -Wpedantic knows it is not ISO C++).
@@ -18,9 +20,13 @@ __extension__ typedef unsigned __int128 Uint128;
 // need not be a power of two), so the table is ordered by hash except inside a probe
 // run; that is what makes the scan cursor below exact across resizes.
 //
-// The table grows by half when it would pass 3/4 full and halves below 1/8, so while
-// it grows it is 1/2 to 3/4 full: 10.7 to 16 bytes per element, 13 on average, where
-// doubling (3/8 to 3/4) averaged 15. The index of every job is one of these.
+// The table grows by half when it would pass 3/4 full, so while it grows it is 1/2 to
+// 3/4 full: 10.7 to 16 bytes per element, 13 on average, where doubling (3/8 to 3/4)
+// averaged 15. Below 1/16 full it shrinks to half full in one step: a drain rehashes
+// 1/16 of the table, then 1/128, ..., where halving below 1/8 rehashed a quarter of it
+// in all and wrote a new array at every halving (the consume benchmark spent 5 % of its
+// instructions there, docs/benchmarks.md item 23). The index of every job is one of
+// these.
 //
 // Scan cursors (QSCAN, JSCAN) are positions in a 54-bit key space (hash >> 10), not slot
 // numbers: ScanBucket(cursor) reports every element whose key lies in [cursor, end of
@@ -59,31 +65,36 @@ struct PointerSlots {
 };
 
 // An array of n slots of kBytes (6 or 8) bytes, zero-filled; slot values are below
-// 2^(8 * kBytes).
+// 2^(8 * kBytes). A large one is pages of its own (BigArrayAllocator).
 template <size_t kBytes>
 class SlotArray {
  public:
   static_assert(kBytes == 6 || kBytes == 8);
-  explicit SlotArray(size_t n = 0) : n_(n), bytes_(n * kBytes + kPadding, 0) {}
+  explicit SlotArray(size_t n = 0) : n_(n), bytes_(Allocator().allocate_zeroed(Bytes(n))) {}
+  ~SlotArray() { Allocator().deallocate(bytes_, Bytes(n_)); }
+  SlotArray(const SlotArray&) = delete;
+  SlotArray& operator=(const SlotArray&) = delete;
 
   size_t size() const { return n_; }
   uint64_t operator[](size_t i) const {
     uint64_t v;
-    std::memcpy(&v, bytes_.data() + i * kBytes, sizeof v);
+    std::memcpy(&v, bytes_ + i * kBytes, sizeof v);
     return kBytes == 8 ? v : v & kMask;
   }
-  void Set(size_t i, uint64_t v) { std::memcpy(bytes_.data() + i * kBytes, &v, kBytes); }
-  const void* Address(size_t i) const { return bytes_.data() + i * kBytes; }
+  void Set(size_t i, uint64_t v) { std::memcpy(bytes_ + i * kBytes, &v, kBytes); }
+  const void* Address(size_t i) const { return bytes_ + i * kBytes; }
   void swap(SlotArray& other) noexcept {
     std::swap(n_, other.n_);
-    bytes_.swap(other.bytes_);
+    std::swap(bytes_, other.bytes_);
   }
 
  private:
+  using Allocator = BigArrayAllocator<unsigned char>;
   static constexpr size_t kPadding = kBytes == 8 ? 0 : 8 - kBytes;
   static constexpr uint64_t kMask = (uint64_t{1} << (8 * (kBytes % 8))) - 1;
+  static size_t Bytes(size_t n) { return n * kBytes + kPadding; }
   size_t n_;
-  std::vector<unsigned char> bytes_;
+  unsigned char* bytes_;
 };
 
 template <typename T, typename Traits, typename Storage = PointerSlots>
@@ -154,7 +165,7 @@ class PointerTable {
     }
     slots_.Set(i, 0);
     --size_;
-    if (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) Resize(std::max(kMinSlots, slots_.size() / 2));
+    if (slots_.size() > kMinSlots && size_ * 16 < slots_.size()) Resize(std::max(kMinSlots, size_ * 2));
     return true;
   }
 

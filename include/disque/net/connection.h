@@ -10,13 +10,10 @@
 
 namespace disque::net {
 
-// The allocator of the connections' input buffers: whole pages straight from mmap, so
-// that they never sit in malloc's heap between small long-lived objects. In the heap,
-// 5,000 clients' 16 KB buffers interleaved with Asio's per-socket state (which Asio
-// pools and never frees) left one pinned page per buffer after the clients went: 21 MB
-// of RSS that malloc_trim could not return. A buffer is allocated when a connection
-// first reads and freed with it (or when a large one shrinks back), so the two system
-// calls are per connection, not per read. Bytes in use: InputBufferBytes().
+// The allocator of the connections' input buffers: whole pages (AllocatePages, not
+// populated: most of a buffer may never be touched), never in malloc's heap. A buffer
+// is allocated when a connection first reads and freed with it (or when a large one
+// shrinks back), so the two system calls are per connection, not per read.
 template <typename T>
 struct PageAllocator {
   using value_type = T;
@@ -28,8 +25,6 @@ struct PageAllocator {
   template <typename U>
   bool operator==(const PageAllocator<U>&) const { return true; }
 };
-// Bytes of every connection's input buffer (part of used_memory).
-uint64_t InputBufferBytes();
 
 // TCP and Unix-socket connections share one socket type, so everything above this layer
 // handles both the same way.
