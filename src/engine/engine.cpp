@@ -416,6 +416,11 @@ size_t Engine::Fetchable(std::string_view name) {
   return (q.pause & kPauseOut) ? 0 : q.length();
 }
 
+bool Engine::CanFetch(std::string_view name) const {
+  const Queue* q = FindQueue(name);
+  return q != nullptr && !(q->pause & kPauseOut) && !q->jobs.empty();
+}
+
 void Engine::Peek(std::string_view name, int64_t count, std::vector<const Job*>& out) const {
   const Queue* q = FindQueue(name);
   if (q == nullptr || count == 0 || q->jobs.empty()) return;

@@ -8,6 +8,7 @@
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -554,6 +555,48 @@ struct FetchedJobs {
   std::string resp;
 };
 
+// FetchJobs on the shard that owns every queue named: the passes, then the reply. With
+// `direct` (the client's output buffer, on the client's own shard) the whole reply is
+// written there; otherwise the jobs are staged in `resp`.
+FetchedJobs FetchOnOwner(Engine& e, std::span<const std::string_view> queues, size_t count, bool withcounters,
+                         std::string* direct) {
+  std::vector<const Job*> got;
+  got.reserve(std::min<size_t>(count, 256));
+  if (queues.size() == 1) {
+    // What the passes below, one job per queue each, amount to for one queue.
+    e.Fetch(queues.front(), count, got);
+    // Federation: a queue that gave nothing asks the other nodes for jobs.
+    if (got.empty()) e.NeedJobs(e.GetOrCreateQueue(queues.front()), false);
+  } else {
+    std::unordered_set<std::string_view> gave;
+    while (got.size() < count) {
+      const size_t before = got.size();
+      for (std::string_view q : queues) {
+        if (got.size() == count) break;
+        const size_t had = got.size();
+        e.Fetch(q, 1, got);
+        if (got.size() > had) gave.insert(q);
+      }
+      if (got.size() == before) break;
+    }
+    for (std::string_view q : queues) {
+      if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
+    }
+  }
+  // Formatted after the pops: they delete no job.
+  FetchedJobs out;
+  out.count = got.size();
+  if (got.empty()) return out;
+  if (direct != nullptr) {
+    resp::ReplyWriter(*direct).ArrayHeader(got.size());
+    AppendJobs(*direct, got, withcounters);
+    out.written = true;
+  } else {
+    AppendJobs(out.resp, got, withcounters);
+  }
+  return out;
+}
+
 // Takes up to COUNT jobs: passes over the queues in order, at most one job per queue
 // per pass, until COUNT jobs or a pass that takes nothing. Queues on several shards are
 // done in two rounds: their fetchable lengths, then the pops the passes would make.
@@ -572,41 +615,7 @@ asio::awaitable<FetchedJobs> FetchJobs(CommandContext& ctx, const GetJobRequest&
     std::string* direct = nullptr;
     if (&first == Shard::Current()) direct = &ctx.reply.buffer();
     auto fetch = [queues, count, withcounters, direct](Engine& e) {
-      std::vector<const Job*> got;
-      got.reserve(std::min<size_t>(count, 256));
-      if (queues.size() == 1) {
-        // What the passes below, one job per queue each, amount to for one queue.
-        e.Fetch(queues.front(), count, got);
-        // Federation: a queue that gave nothing asks the other nodes for jobs.
-        if (got.empty()) e.NeedJobs(e.GetOrCreateQueue(queues.front()), false);
-      } else {
-        std::unordered_set<std::string_view> gave;
-        while (got.size() < count) {
-          const size_t before = got.size();
-          for (std::string_view q : queues) {
-            if (got.size() == count) break;
-            const size_t had = got.size();
-            e.Fetch(q, 1, got);
-            if (got.size() > had) gave.insert(q);
-          }
-          if (got.size() == before) break;
-        }
-        for (std::string_view q : queues) {
-          if (!gave.contains(q)) e.NeedJobs(e.GetOrCreateQueue(q), false);
-        }
-      }
-      // Formatted after the pops: they delete no job.
-      FetchedJobs out;
-      out.count = got.size();
-      if (got.empty()) return out;
-      if (direct != nullptr) {
-        resp::ReplyWriter(*direct).ArrayHeader(got.size());
-        AppendJobs(*direct, got, withcounters);
-        out.written = true;
-      } else {
-        AppendJobs(out.resp, got, withcounters);
-      }
-      return out;
+      return FetchOnOwner(e, queues, count, withcounters, direct);
     };
     jobs = co_await OnEngine(ctx, first, std::move(fetch));
     co_return jobs;
@@ -733,6 +742,32 @@ asio::awaitable<std::string> BlockForJob(CommandContext& ctx, const GetJobReques
   co_return std::move(*reply);
 }
 
+// GETJOB's common case at once (Command::now): every queue on the client's own shard,
+// and a job to take or NOHANG. One that would block is left to GetJob, declined before
+// anything ran: the fetch asks other nodes for jobs (federation), which must happen once.
+bool GetJobNow(CommandContext& ctx) {
+  Result<GetJobRequest> parsed = ParseGetJob(ctx);
+  if (!parsed.ok()) {
+    ctx.ReplyError(parsed.status());
+    return true;
+  }
+  const GetJobRequest& req = *parsed;
+  Shard* here = SoleOwner(ctx.server, req.queues, QueueShard);
+  if (here == nullptr || here != Shard::Current()) return false;
+  if (!req.nohang) {
+    const Engine& e = here->engine();
+    if (std::none_of(req.queues.begin(), req.queues.end(), [&e](std::string_view q) { return e.CanFetch(q); })) {
+      return false;
+    }
+  }
+  std::string* direct = &ctx.reply.buffer();
+  const FetchedJobs jobs = OnOwnEngine(ctx, *here, [&req, direct](Engine& e) {
+    return FetchOnOwner(e, req.queues, static_cast<size_t>(req.count), req.withcounters, direct);
+  });
+  if (jobs.count == 0) ctx.reply.NullArray();  // NOHANG: a job to take was checked for otherwise
+  return true;
+}
+
 // GETJOB [NOHANG] [TIMEOUT <ms>] [COUNT <n>] [WITHCOUNTERS] FROM <queue> ...
 asio::awaitable<void> GetJob(CommandContext& ctx) {
   Result<GetJobRequest> parsed = ParseGetJob(ctx);
@@ -766,6 +801,14 @@ asio::awaitable<void> GetJob(CommandContext& ctx) {
 // IDs for which it returned true.
 using IdOp = bool (*)(Engine&, std::string_view);
 
+// `op` on every ID of `ids` (all owned by e's shard); how many it returned true for.
+int64_t ApplyToIds(Engine& e, IdOp op, std::span<const std::string_view> ids) {
+  int64_t n = 0;
+  if (ids.size() > 1) e.Prefetch(ids);
+  for (std::string_view id : ids) n += op(e, id);
+  return n;
+}
+
 asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
   if (!ValidateIds(ctx, 1)) co_return;
   // Nearly always every ID names one shard (the batch a GETJOB gave from one queue, or
@@ -779,12 +822,7 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
   }
   if (Shard* owner = SoleOwner(ctx.server, all, JobShard)) {
     Shard& first = *owner;
-    auto apply = [op, all](Engine& e) {
-      int64_t n = 0;
-      if (all.size() > 1) e.Prefetch(all);
-      for (std::string_view id : all) n += op(e, id);
-      return n;
-    };
+    auto apply = [op, all](Engine& e) { return ApplyToIds(e, op, all); };
     const int64_t n = co_await OnEngine(ctx, first, std::move(apply));
     ctx.reply.Integer(n);
     co_return;
@@ -793,12 +831,7 @@ asio::awaitable<void> CountIds(CommandContext& ctx, IdOp op) {
   for (size_t i = 1; i < ctx.args.size(); ++i) groups[JobShard(ctx.server, ctx.args[i]).id()].push_back(ctx.args[i]);
   int64_t total = 0;
   for (auto& [shard_id, ids] : groups) {
-    auto apply = [op, ids = std::move(ids)](Engine& e) {
-      int64_t n = 0;
-      if (ids.size() > 1) e.Prefetch(ids);
-      for (std::string_view id : ids) n += op(e, id);
-      return n;
-    };
+    auto apply = [op, ids = std::move(ids)](Engine& e) { return ApplyToIds(e, op, ids); };
     Shard& owner = ctx.server.shard(shard_id);
     const int64_t n = co_await OnEngine(ctx, owner, std::move(apply));
     total += n;
@@ -818,6 +851,22 @@ template <IdOp kOp>
 asio::awaitable<void> IdCommand(CommandContext& ctx) {
   IdOp op = kOp;  // a named argument for co_await (GCC 12)
   co_await CountIds(ctx, op);
+}
+
+// Their common case at once (Command::now): every ID on the client's own shard (a
+// GETJOB's batch taken from the same shard). Anything else is left to IdCommand.
+template <IdOp kOp>
+bool IdCommandNow(CommandContext& ctx) {
+  if (!ValidateIds(ctx, 1)) return true;
+  const std::span<const std::string_view> ids = ctx.args.subspan(1);
+  if (ids.empty()) {
+    ctx.reply.Integer(0);
+    return true;
+  }
+  Shard* here = SoleOwner(ctx.server, ids, JobShard);
+  if (here == nullptr || here != Shard::Current()) return false;
+  ctx.reply.Integer(OnOwnEngine(ctx, *here, [ids](Engine& e) { return ApplyToIds(e, kOp, ids); }));
+  return true;
 }
 
 // SHOW <id>
@@ -924,16 +973,16 @@ asio::awaitable<void> JScan(CommandContext& ctx) {
 // Arity and flags as PROTOCOL.md 1.5 gives them.
 constexpr std::array kJobCommands{
     Command{"addjob", -4, kWrite | kDenyOom | kFast, nullptr, AddJob, AddJobNow},
-    Command{"getjob", -2, kWrite | kFast, nullptr, GetJob},
-    Command{"ackjob", -1, kWrite | kFast, nullptr, IdCommand<AckOp>},
-    Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<FastAckOp>},
-    Command{"deljob", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>},
+    Command{"getjob", -2, kWrite | kFast, nullptr, GetJob, GetJobNow},
+    Command{"ackjob", -1, kWrite | kFast, nullptr, IdCommand<AckOp>, IdCommandNow<AckOp>},
+    Command{"fastack", -1, kWrite | kFast, nullptr, IdCommand<FastAckOp>, IdCommandNow<FastAckOp>},
+    Command{"deljob", -1, kWrite | kFast, nullptr, IdCommand<DeleteOp>, IdCommandNow<DeleteOp>},
     Command{"show", 2, kReadonly | kFast, nullptr, Show},
     Command{"loadjob", 2, kWrite, LoadJob},
     Command{"jscan", -1, kReadonly, nullptr, JScan},
-    Command{"enqueue", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<EnqueueOp>},
-    Command{"nack", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<NackOp>},
-    Command{"dequeue", -1, kWrite | kFast, nullptr, IdCommand<DequeueOp>},
+    Command{"enqueue", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<EnqueueOp>, IdCommandNow<EnqueueOp>},
+    Command{"nack", -1, kWrite | kDenyOom | kFast, nullptr, IdCommand<NackOp>, IdCommandNow<NackOp>},
+    Command{"dequeue", -1, kWrite | kFast, nullptr, IdCommand<DequeueOp>, IdCommandNow<DequeueOp>},
     Command{"working", 2, kWrite | kFast, nullptr, Working},
 };
 

@@ -708,6 +708,70 @@ TEST_P(ProtocolTest, AddJobOnAnyShardIsCountedOnceAndHonoursReplySkip) {
   EXPECT_EQ(calls() - before, 24 + 1 + 8);
 }
 
+// GETJOB and the by-ID commands also run at once when every queue or ID is on the
+// client's shard, and as coroutines otherwise (with 4 shards, most of these queues): either
+// way each call is counted once and CLIENT REPLY SKIP applies; a GETJOB that finds
+// nothing blocks (or, with NOHANG, answers a null array) and a parse error is answered.
+TEST_P(ProtocolTest, GetJobAndAckJobOnAnyShardAreCountedOnceAndBlockWhenEmpty) {
+  RedisClient c(port());
+  const auto calls = [&c](const std::string& name) {
+    const std::string field = InfoField(c.Command({"INFO", "commandstats"}).str, "cmdstat_" + name);
+    return field.empty() ? int64_t{0} : std::stoll(field.substr(6));
+  };
+  const int64_t getjob_before = calls("getjob"), ackjob_before = calls("ackjob");
+  constexpr int kQueues = 24;
+  for (int i = 0; i < kQueues; ++i) {
+    ASSERT_EQ(c.Command({"ADDJOB", "gfs" + std::to_string(i), "body", "0"}).type, Reply::Type::kStatus);
+  }
+  std::vector<std::string> ids;
+  RawConnection raw(port());
+  ASSERT_TRUE(raw.connected());
+  for (int i = 0; i < kQueues; ++i) {
+    const std::string q = "gfs" + std::to_string(i);
+    const Reply r = c.Command({"GETJOB", "NOHANG", "COUNT", "5", "FROM", q});
+    ASSERT_EQ(r.type, Reply::Type::kArray) << r.ToString();
+    ASSERT_EQ(r.elements.size(), 1u) << r.ToString();
+    ASSERT_EQ(r.elements[0].elements.size(), 3u) << r.ToString();
+    EXPECT_EQ(r.elements[0].elements[0].str, q);
+    EXPECT_EQ(r.elements[0].elements[2].str, "body");
+    ids.push_back(r.elements[0].elements[1].str);
+    ASSERT_TRUE(raw.Send("GETJOB NOHANG FROM " + q + "\r\n"));
+    EXPECT_EQ(raw.Read(5), "*-1\r\n") << q;  // a null array
+  }
+  EXPECT_EQ(c.Command({"GETJOB", "COUNT", "0", "FROM", "gfs0"}).ToString(),
+            "-ERR COUNT must be a number greater than zero");
+  // Half acknowledged one by one, then all of them in one ACKJOB across the shards.
+  for (int i = 0; i < kQueues; i += 2) EXPECT_EQ(c.Command({"ACKJOB", ids[i]}).ToString(), ":1") << i;
+  std::vector<std::string> all{"ACKJOB"};
+  all.insert(all.end(), ids.begin(), ids.end());
+  EXPECT_EQ(c.Command(all).ToString(), ":" + std::to_string(kQueues / 2));
+  EXPECT_EQ(c.Command({"ACKJOB", "D-bad"}).ToString(), "-BADID Invalid Job ID format.");
+
+  // Blocking: the job added afterwards by another client is delivered.
+  for (int i = 0; i < 4; ++i) {
+    const std::string q = "gfs" + std::to_string(i);
+    RawConnection blocked(port());
+    ASSERT_TRUE(blocked.connected());
+    ASSERT_TRUE(blocked.Send("GETJOB TIMEOUT 20000 FROM " + q + "\r\n"));
+    ASSERT_TRUE(WaitFor([&c] { return InfoField(c.Command({"INFO", "clients"}).str, "blocked_clients") == "1"; }));
+    const std::string id = c.Command({"ADDJOB", q, "late", "0"}).str;
+    const std::string expected = "*1\r\n*3\r\n$" + std::to_string(q.size()) + "\r\n" + q + "\r\n$40\r\n" + id +
+                                 "\r\n$4\r\nlate\r\n";
+    EXPECT_EQ(blocked.Read(expected.size()), expected) << q;
+    EXPECT_EQ(c.Command({"FASTACK", id}).ToString(), ":1");
+  }
+
+  // A skipped GETJOB still takes its job.
+  ASSERT_EQ(c.Command({"ADDJOB", "gfs5", "skipped", "0"}).type, Reply::Type::kStatus);
+  RawConnection conn(port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("CLIENT REPLY SKIP\r\nGETJOB NOHANG FROM gfs5\r\nPING\r\n"));
+  EXPECT_EQ(conn.Read(7), "+PONG\r\n");
+  EXPECT_EQ(c.Command({"QLEN", "gfs5"}).ToString(), ":0");
+  EXPECT_EQ(calls("getjob") - getjob_before, 2 * kQueues + 1 + 4 + 1);
+  EXPECT_EQ(calls("ackjob") - ackjob_before, kQueues / 2 + 1 + 1);
+}
+
 // As in Redis 3.2, which Disque shares: OFF suppresses every reply, errors from lookup,
 // arity and AUTH included, and SKIP applies to the next request even when that request
 // fails lookup.

@@ -201,6 +201,8 @@ class Engine {
   void Fetch(std::string_view name, size_t max, std::vector<const Job*>& out);
   // Jobs fetchable now from `name` (0 if paused in output), creating the queue.
   size_t Fetchable(std::string_view name);
+  // Whether Fetch(name, ...) would give a job now; creates nothing.
+  bool CanFetch(std::string_view name) const;
   // QPEEK: count >= 0: up to count jobs from the head; < 0: from the tail, newest first.
   void Peek(std::string_view name, int64_t count, std::vector<const Job*>& out) const;
   // PAUSE: replaces the flags when `flags` is set (creating the queue unless the new set
