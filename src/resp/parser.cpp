@@ -93,7 +93,13 @@ RequestParser::Result RequestParser::ParseInline(std::string_view data) {
 }
 
 RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
-  if (multibulk_len_ == 0) {
+  if (multibulk_len_ == 0 && scan_ == 0 && data.size() >= 4 && data[1] >= '1' && data[1] <= '9' &&
+      data[2] == '\r') {
+    // The common count line, "*<1-9>\r\n", read at once (the general path below finds the
+    // CR, then calls StringToInt64: 70 instructions of an ADDJOB's 330 in the parser).
+    pos_ = scan_ = 4;
+    multibulk_len_ = data[1] - '0';
+  } else if (multibulk_len_ == 0) {
     // The count line. As in Redis, a line ends at the first '\r' and the byte after it is
     // skipped without being checked; it only has to be there.
     const size_t cr = data.find('\r', scan_);

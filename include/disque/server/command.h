@@ -99,9 +99,18 @@ class CommandTable {
   void WriteInfo(resp::ReplyWriter& reply, const Command& cmd) const;
 
  private:
+  // Hash of a name as Lookup sees it: ASCII letters lowercased (FNV-1a).
+  static uint64_t NameHash(std::string_view name);
+  size_t Home(uint64_t hash) const { return static_cast<size_t>(hash >> lookup_shift_); }
+
   std::vector<Command> commands_;
-  std::vector<std::string> visible_names_;             // by index
-  std::unordered_map<std::string, size_t> by_name_;   // lowercase visible name -> index
+  std::vector<std::string> visible_names_;  // by index, lowercase; "" = renamed away
+  // Lookup's table, by NameHash of the visible name: open addressing, linear probing, a
+  // power of two at most 1/4 full; each slot holds index + 1, 0 = empty. A std::string
+  // key and std::hash in an unordered_map were 150 instructions per command, 4 % of an
+  // ADDJOB's (docs/benchmarks.md item 23).
+  std::vector<uint16_t> lookup_;
+  int lookup_shift_ = 64;
 };
 
 }  // namespace disque::server
