@@ -122,64 +122,80 @@ RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
     offsets_.reserve(static_cast<size_t>(std::min<int64_t>(count, 1024)));
   }
 
-  while (multibulk_len_ > 0) {
-    if (bulk_len_ < 0 && scan_ == pos_) {
+  // The loop works on copies of the members: every byte read through `data` (a char may
+  // alias anything) would otherwise make the compiler store and reload them.
+  size_t pos = pos_, scan = scan_, wanted = bytes_wanted_;
+  int64_t left = multibulk_len_, bulk = bulk_len_;
+  const auto save = [&] {
+    pos_ = pos;
+    scan_ = scan;
+    bytes_wanted_ = wanted;
+    multibulk_len_ = left;
+    bulk_len_ = bulk;
+  };
+  const auto NeedMore = [&save] {
+    save();
+    return Result::kNeedMore;
+  };
+  while (left > 0) {
+    if (bulk < 0 && scan == pos) {
       // The common header, "$<len>\r" with a canonical length of up to 9 digits, read in
       // one pass: what the general path below does with a search for the CR and
       // StringToInt64, which were a third of the parser's instructions on ACKJOB's IDs.
       // Anything else (a header cut short, a sign, a leading zero, a long or bad length)
       // goes through the general path, which gives the exact error or waits.
-      const size_t limit = std::min(data.size(), pos_ + 11);  // '$', 9 digits, CR
-      size_t i = pos_ + 1;
+      const size_t limit = std::min(data.size(), pos + 11);  // '$', 9 digits, CR
+      size_t i = pos + 1;
       uint64_t len = 0;
       while (i < limit && data[i] >= '0' && data[i] <= '9') len = len * 10 + static_cast<uint64_t>(data[i++] - '0');
-      const size_t digits = i - pos_ - 1;
-      // No digit also covers a region that ends at pos_: data[pos_] is read only after.
-      const bool canonical = digits == 1 || (digits > 1 && data[pos_ + 1] != '0');
-      if (canonical && data[pos_] == '$' && i < limit && data[i] == '\r' && i + 1 < data.size()) {
-        pos_ = i + 2;
-        bulk_len_ = static_cast<int64_t>(len);  // under 10^9: within kMaxBulkLen or not
-        if (bulk_len_ > kMaxBulkLen) return Fail(kErrInvalidBulkLen);
-        bytes_wanted_ = pos_ + len + 2;
+      const size_t digits = i - pos - 1;
+      // No digit also covers a region that ends at pos: data[pos] is read only after.
+      const bool canonical = digits == 1 || (digits > 1 && data[pos + 1] != '0');
+      if (canonical && data[pos] == '$' && i < limit && data[i] == '\r' && i + 1 < data.size()) {
+        pos = i + 2;
+        bulk = static_cast<int64_t>(len);  // under 10^9: within kMaxBulkLen or not
+        if (bulk > kMaxBulkLen) return Fail(kErrInvalidBulkLen);
+        wanted = pos + len + 2;
       }
     }
-    if (bulk_len_ < 0) {
+    if (bulk < 0) {
       // The "$<len>" line. Its end is searched for before its first byte is checked, so
       // a header that never ends is "too big" rather than "expected '$'", as in Redis.
-      const size_t cr = data.find('\r', scan_);
+      const size_t cr = data.find('\r', scan);
       if (cr == std::string_view::npos) {
-        if (data.size() - pos_ > kMaxInlineLen) return Fail(kErrTooBigBulkCount);
-        scan_ = data.size();
-        return Result::kNeedMore;
+        if (data.size() - pos > kMaxInlineLen) return Fail(kErrTooBigBulkCount);
+        scan = data.size();
+        return NeedMore();
       }
-      scan_ = cr;
-      if (cr + 1 >= data.size()) return Result::kNeedMore;
+      scan = cr;
+      if (cr + 1 >= data.size()) return NeedMore();
 
-      if (data[pos_] != '$') {
+      if (data[pos] != '$') {
         std::string text(kErrExpectedDollar);
-        text.push_back(data[pos_]);  // the byte as it is; the writer blanks CR and LF
+        text.push_back(data[pos]);  // the byte as it is; the writer blanks CR and LF
         text.push_back('\'');
         return Fail(text);
       }
       int64_t len = 0;
-      if (!StringToInt64(data.substr(pos_ + 1, cr - pos_ - 1), &len) || len < 0 ||
+      if (!StringToInt64(data.substr(pos + 1, cr - pos - 1), &len) || len < 0 ||
           len > kMaxBulkLen) {
         return Fail(kErrInvalidBulkLen);
       }
-      pos_ = cr + 2;
-      bulk_len_ = len;
-      bytes_wanted_ = pos_ + static_cast<size_t>(len) + 2;
+      pos = cr + 2;
+      bulk = len;
+      wanted = pos + static_cast<size_t>(len) + 2;
     }
 
     // The bulk and the two bytes after it (CRLF, not checked, as in Redis). Waiting is a
     // size comparison, so a big bulk arriving in pieces costs nothing per piece.
-    if (data.size() < bytes_wanted_) return Result::kNeedMore;
-    offsets_.emplace_back(pos_, static_cast<size_t>(bulk_len_));
-    pos_ = scan_ = bytes_wanted_;
-    bulk_len_ = -1;
-    bytes_wanted_ = 0;
-    --multibulk_len_;
+    if (data.size() < wanted) return NeedMore();
+    offsets_.emplace_back(pos, static_cast<size_t>(bulk));
+    pos = scan = wanted;
+    bulk = -1;
+    wanted = 0;
+    --left;
   }
+  save();
   return Complete(data, pos_);
 }
 
