@@ -104,6 +104,21 @@ TEST(ClusterChaosTest, NoConfirmedJobIsLostAndEveryAckIsCollected) {
   std::atomic<bool> producing{true};
   std::atomic<bool> consuming{true};
   std::vector<std::thread> clients;
+  // A failed ASSERT below returns with the clients running: they are stopped and joined
+  // on the way out, since a joinable std::thread's destructor would abort the whole run
+  // and hide which assertion failed.
+  struct StopClients {
+    std::atomic<bool>& producing;
+    std::atomic<bool>& consuming;
+    std::vector<std::thread>& clients;
+    ~StopClients() {
+      producing = false;
+      consuming = false;
+      for (std::thread& t : clients) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } stop_clients{producing, consuming, clients};
   for (int p = 0; p < 2; ++p) {
     clients.emplace_back([&, p] {
       Connections conns(ports);
@@ -159,9 +174,9 @@ TEST(ClusterChaosTest, NoConfirmedJobIsLostAndEveryAckIsCollected) {
     const uint64_t kind = rng() % 5;
     if (kind == 0) {
       ++faults["kill"];
-      ASSERT_TRUE(cluster.Kill(victim));
+      ASSERT_TRUE(cluster.Kill(victim)) << cluster.Describe();
       std::this_thread::sleep_for(duration);
-      ASSERT_TRUE(cluster.Restart(victim));
+      ASSERT_TRUE(cluster.Restart(victim)) << cluster.Describe();
     } else if (kind <= 2) {
       ++faults["pause"];
       cluster.Pause(victim);
