@@ -183,7 +183,7 @@ Result<const Job*> Engine::AddJob(const AddJobArgs& args, std::shared_ptr<ReplWa
     return static_cast<const Job*>(nullptr);
   }
   if (args.delay == 0) {
-    Enqueue(*job, false);  // schedules it too
+    Enqueue(*job, false, now);  // schedules it too
   } else {
     Reschedule(*job);
   }
@@ -283,11 +283,10 @@ void Engine::UnlinkJob(Job* job) {
   Job::Destroy(arena_, job);
 }
 
-bool Engine::Enqueue(Job& job, bool nack) {
+bool Engine::Enqueue(Job& job, bool nack, int64_t now) {
   if (job.state != JobState::kActive || job.qtime_ms() == 0) return false;
   if (job.retry == 0 && (job.flags & kJobDelivered)) return false;
   Queue& q = GetOrCreateQueue(job.queue());
-  const int64_t now = NowMs();
   job.state = JobState::kQueued;
   if (job.retry > 0) {
     job.flags |= kJobWillQueue;

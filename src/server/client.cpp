@@ -72,6 +72,7 @@ asio::awaitable<void> Client::Session() {
 
 asio::awaitable<Client::InputState> Client::ProcessInput() {
   resp::ReplyWriter writer(conn_.output());
+  batch_clock_valid_ = false;
   while (!close_after_reply_ && !conn_.closed()) {
     // Replies are flushed once they pass kFlushThreshold, so a long pipeline of big
     // replies (CLIENT LIST, COMMAND) is written in pieces, not built whole in memory.
@@ -120,6 +121,7 @@ asio::awaitable<void> Client::Execute(const std::vector<std::string_view>& args,
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (conn_.closed()) co_return;
+  batch_clock_valid_ = false;  // a pause or an eviction may have made it old
   BeginRequest();
   co_await Dispatch(args, cmd);
   EndRequest();
@@ -218,7 +220,7 @@ asio::awaitable<void> Client::Dispatch(const std::vector<std::string_view>& args
 
 asio::awaitable<void> Client::RunAsync(const Command& cmd, const std::vector<std::string_view>& args) {
   last_command_ = cmd.name.data();  // table names are static and NUL-terminated
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = CommandStart();
   resp::ReplyWriter writer(conn_.output());
   CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
   try {
@@ -232,7 +234,7 @@ asio::awaitable<void> Client::RunAsync(const Command& cmd, const std::vector<std
 bool Client::RunNow(const Command& cmd, const std::vector<std::string_view>& args) {
   if (cmd.sync == nullptr && cmd.now == nullptr) return false;
   last_command_ = cmd.name.data();  // table names are static and NUL-terminated
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = CommandStart();
   resp::ReplyWriter writer(conn_.output());
   CommandContext ctx{shard_.server(), shard_, *this, std::span<const std::string_view>(args), writer};
   try {
@@ -308,8 +310,10 @@ void Client::HandlerFailed(const Command& cmd, const std::exception& e) {
 
 void Client::Account(const Command& cmd, std::span<const std::string_view> args,
                      std::chrono::steady_clock::time_point start) {
-  const auto usec =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  const auto end = std::chrono::steady_clock::now();
+  batch_clock_ = end;
+  batch_clock_valid_ = true;
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(end - start).count();
   shard_.MaybeLogSlow(args, usec);
   ShardStats& stats = shard_.stats();
   ++stats.commands_processed;
