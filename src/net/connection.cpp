@@ -1,7 +1,5 @@
 #include "disque/net/connection.h"
 
-#include "disque/common/page_memory.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +10,8 @@
 #include <asio/use_awaitable.hpp>
 #include <cstring>
 #include <new>
+
+#include "disque/common/page_memory.h"
 
 namespace disque::net {
 

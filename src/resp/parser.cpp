@@ -133,7 +133,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
     multibulk_len_ = left;
     bulk_len_ = bulk;
   };
-  const auto NeedMore = [&save] {
+  const auto need_more = [&save] {
     save();
     return Result::kNeedMore;
   };
@@ -165,10 +165,10 @@ RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
       if (cr == std::string_view::npos) {
         if (data.size() - pos > kMaxInlineLen) return Fail(kErrTooBigBulkCount);
         scan = data.size();
-        return NeedMore();
+        return need_more();
       }
       scan = cr;
-      if (cr + 1 >= data.size()) return NeedMore();
+      if (cr + 1 >= data.size()) return need_more();
 
       if (data[pos] != '$') {
         std::string text(kErrExpectedDollar);
@@ -188,7 +188,7 @@ RequestParser::Result RequestParser::ParseMultibulk(std::string_view data) {
 
     // The bulk and the two bytes after it (CRLF, not checked, as in Redis). Waiting is a
     // size comparison, so a big bulk arriving in pieces costs nothing per piece.
-    if (data.size() < wanted) return NeedMore();
+    if (data.size() < wanted) return need_more();
     offsets_.emplace_back(pos, static_cast<size_t>(bulk));
     pos = scan = wanted;
     bulk = -1;

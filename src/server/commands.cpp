@@ -69,6 +69,7 @@ uint64_t CommandTable::NameHash(std::string_view name) {
 }
 
 const Command* CommandTable::Lookup(std::string_view name) const {
+  if (lookup_.empty()) return nullptr;  // a table not built by Build
   const size_t mask = lookup_.size() - 1;
   for (size_t i = Home(NameHash(name));; i = (i + 1) & mask) {
     const uint16_t slot = lookup_[i];

@@ -61,6 +61,27 @@ TEST(CommandTable, RenameAndRemove) {
   EXPECT_EQ(table.Lookup("debug"), nullptr);
 }
 
+// Every command is found by its name in any case, and a long renamed name too (names
+// were once lowercased into a 32-byte buffer, which made a longer one unreachable). A
+// table that Build did not make finds nothing.
+TEST(CommandTable, EveryNameIsFoundAndLongRenamedNamesToo) {
+  CommandTable table = Build();
+  for (const Command& cmd : table.commands()) {
+    std::string upper(cmd.name);
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    EXPECT_EQ(table.Lookup(cmd.name), &cmd) << cmd.name;
+    EXPECT_EQ(table.Lookup(upper), &cmd) << upper;
+    EXPECT_EQ(table.Lookup(std::string(cmd.name) + "x"), nullptr) << cmd.name;
+  }
+  const std::string long_name = "Acknowledge-These-Jobs-Right-Now-Please-0123456789";
+  CommandTable renamed = Build({{"ackjob", long_name, 2, "rename-command ackjob " + long_name}});
+  ASSERT_NE(renamed.Lookup(long_name), nullptr);
+  EXPECT_EQ(renamed.Lookup(long_name)->name, "ackjob");
+  EXPECT_EQ(renamed.Lookup("acknowledge-these-jobs-right-now-please-0123456789"), renamed.Lookup(long_name));
+  EXPECT_EQ(renamed.Lookup("ackjob"), nullptr);
+  EXPECT_EQ(CommandTable().Lookup("ping"), nullptr);
+}
+
 TEST(CommandTable, RenameErrorsAreFatalConfigErrors) {
   auto missing = CommandTable::Build({{"nosuch", "x", 7, "rename-command nosuch x"}});
   ASSERT_FALSE(missing.ok());

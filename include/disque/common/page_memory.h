@@ -20,8 +20,8 @@ namespace disque {
 // `populate` maps every page at once (one system call instead of a page fault each: a
 // fault costs several times more in this VM); leave it off when most of the memory may
 // never be touched (a client's input buffer). The memory is zeroed. Throws
-// std::bad_alloc when the system refuses. Under AddressSanitizer it comes from operator
-// new instead, so that ASan sees accesses past the end (and counts it itself).
+// std::bad_alloc when the system refuses. Under AddressSanitizer it comes from calloc
+// instead, so that ASan sees accesses past the end (and counts it itself).
 void* AllocatePages(size_t bytes, bool populate);
 void FreePages(void* p, size_t bytes);
 // Bytes handed out by AllocatePages and not freed (rounded to pages; part of

@@ -58,9 +58,10 @@ namespace disque::engine {
 // NewSlab populates a slab that has no pages (fresh or cold) with one
 // MADV_POPULATE_WRITE instead of 16 page faults: a fault costs several times a page's
 // share of that call here (docs/benchmarks.md, item 23).
-// Invariant: a slab with live chunks is kPartial or kFull; an empty one is kHot or cold
-// (the last Free of a slab moves it straight there, so memory after the ACK of every
-// job returns to the system, not to a per-class cache).
+// Invariant: a slab with live chunks is kPartial or kFull; an empty one is kHot, going
+// cold or cold (the last Free of a slab moves it straight there, not to a per-class
+// cache, so memory after the ACK of every job returns to the system: at once, or by
+// the next ReleaseIdleSlabs for the up to 16 slabs of a batch going cold).
 //
 // Under AddressSanitizer free chunks and unused slab space are poisoned, so a use after
 // free of a job is still reported.
@@ -102,8 +103,8 @@ class JobArena {
     return big_chunks_[h & ~kBigHandle];
   }
 
-  // Gives back the pages of the hot slabs that stayed unused since the last call (the
-  // engine's cron calls it), so an idle server keeps none.
+  // Gives back the pages of the hot slabs that stayed unused since the last call and of
+  // the batch going cold (the engine's cron calls it), so an idle server keeps none.
   void ReleaseIdleSlabs();
 
   // Bytes of the chunks handed out and not freed (class sizes; jobs above kMaxSmall

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "disque/common/page_memory.h"
@@ -165,7 +166,14 @@ class PointerTable {
     }
     slots_.Set(i, 0);
     --size_;
-    if (slots_.size() > kMinSlots && size_ * 16 < slots_.size()) Resize(std::max(kMinSlots, size_ * 2));
+    if (slots_.size() > kMinSlots && size_ * 16 < slots_.size()) {
+      // Shrinking is optional: without memory for the smaller array (Resize changes
+      // nothing then) the table stays as it is, and the erase, done, stands.
+      try {
+        Resize(std::max(kMinSlots, size_ * 2));
+      } catch (const std::bad_alloc&) {
+      }
+    }
     return true;
   }
 

@@ -180,7 +180,10 @@ class Client {
                std::chrono::steady_clock::time_point start);
   // When the command about to run starts: the end of the previous one of this batch of
   // requests, read once for both (a clock read is a vDSO call of about 30 ns here, and
-  // every command needs two), or now at a batch's first.
+  // every command needs two), or now at a batch's first and after Execute's waits. A
+  // pipelined command's time (commandstats, SLOWLOG) so also covers its own parsing and
+  // lookup, and any request refused since the last one counted (unknown command, arity,
+  // NOAUTH, OOM): well under a microsecond each.
   std::chrono::steady_clock::time_point CommandStart() {
     return batch_clock_valid_ ? batch_clock_ : std::chrono::steady_clock::now();
   }
