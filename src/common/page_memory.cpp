@@ -5,14 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 
-// GCC's or Clang's spelling of "AddressSanitizer is on".
-#if defined(__SANITIZE_ADDRESS__)
-#define DISQUE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DISQUE_ASAN 1
-#endif
-#endif
+#include "disque/common/sanitizers.h"
 
 namespace disque {
 namespace {

@@ -9,15 +9,9 @@
 #include <mutex>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DISQUE_ARENA_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DISQUE_ARENA_ASAN 1
-#endif
-#endif
+#include "disque/common/sanitizers.h"
 
-#ifdef DISQUE_ARENA_ASAN
+#ifdef DISQUE_ASAN
 #include <sanitizer/asan_interface.h>
 #define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
 #define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)

@@ -1,4 +1,5 @@
 #include "disque/common/page_memory.h"
+#include "disque/common/sanitizers.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -10,14 +11,8 @@
 namespace disque {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef DISQUE_ASAN
 constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
 #else
 constexpr bool kAsan = false;
 #endif
