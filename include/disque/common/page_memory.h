@@ -46,10 +46,8 @@ struct BigArrayAllocator {
   // The same, zero-filled (for a trivial T; free it with deallocate). Pages come zeroed:
   // writing them again would double the memory traffic of a large array.
   T* allocate_zeroed(size_t n) {
-    const size_t bytes = n * sizeof(T);
-    if (bytes >= kMinBytes) return static_cast<T*>(AllocatePages(bytes, true));
-    T* p = static_cast<T*>(::operator new(bytes));
-    std::memset(static_cast<void*>(p), 0, bytes);
+    T* p = allocate(n);
+    if (n * sizeof(T) < kMinBytes) std::memset(static_cast<void*>(p), 0, n * sizeof(T));
     return p;
   }
   void deallocate(T* p, size_t n) {
