@@ -42,7 +42,7 @@ bool PortFree(int port) {
 
 int PickFreePort() {
   static thread_local std::mt19937 rng{std::random_device{}()};
-  std::uniform_int_distribution<int> dist(20000, 45535);
+  std::uniform_int_distribution<int> dist(10000, 22767);  // see the header
   for (int attempt = 0; attempt < 1000; ++attempt) {
     const int port = dist(rng);
     if (PortFree(port) && PortFree(port + 10000)) return port;

@@ -12,8 +12,12 @@
 namespace disque::test {
 
 // A port that was free on 127.0.0.1 when asked, with port + 10000 free too (the
-// cluster bus port), in 20000..45535 so that the bus port stays a valid port. Ports are
-// drawn at random so that parallel tests rarely collide; Start() retries on a clash.
+// cluster bus port), in 10000..22767 so that both stay below Linux's ephemeral range
+// (32768 and up, as tests/ops/opslib.py's free_port): there the kernel hands ports to
+// outgoing connections, and a client connecting to a server that is down could take
+// the server's port (even connect to itself), so that a restart on it failed with
+// "Address already in use" (seen in AofStartupTest and the cluster chaos test). Ports
+// are drawn at random so that parallel tests rarely collide; Start() retries on a clash.
 int PickFreePort();
 
 // Polls `condition` until it holds or `timeout` passes. Integration tests wait for
